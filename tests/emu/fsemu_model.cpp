@@ -1,0 +1,282 @@
+#include "fsemu_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numbers>
+
+namespace fsemu {
+
+namespace {
+
+constexpr double kNsPerS = 1e9;
+
+int64_t floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) {
+        --q;
+    }
+    return q;
+}
+
+int32_t full_scale(double x) {
+    // Clamp to the 32-bit range; +1.0 maps to INT32_MAX.
+    const double v = std::round(x * 2147483647.0);
+    if (v >= 2147483647.0) {
+        return INT32_MAX;
+    }
+    if (v <= -2147483648.0) {
+        return INT32_MIN;
+    }
+    return static_cast<int32_t>(v);
+}
+
+}  // namespace
+
+CardClock::CardClock(const ClockParams& params)
+    : params_(params),
+      omega_(params.wander_period_s > 0 ? 2.0 * std::numbers::pi / params.wander_period_s : 0.0) {}
+
+double CardClock::rate_at(double t_s) const {
+    double ppm = params_.offset_ppm;
+    if (omega_ != 0.0) {
+        ppm += params_.wander_ppm * std::sin(omega_ * t_s + params_.wander_phase_rad);
+    }
+    return params_.rate_hz * (1.0 + ppm * 1e-6);
+}
+
+double CardClock::frames_at(int64_t t_ns) const {
+    // Integral of rate_at from 0 to t. Split t into whole seconds and the rest so that the
+    // product with the rate keeps sub-frame precision for runs of months.
+    const int64_t whole_s = floor_div(t_ns, 1'000'000'000);
+    const double frac_s = static_cast<double>(t_ns - whole_s * 1'000'000'000) / kNsPerS;
+    const double t_s = static_cast<double>(whole_s) + frac_s;
+    const double scale = 1.0 + params_.offset_ppm * 1e-6;
+    double frames =
+        params_.rate_hz * scale * static_cast<double>(whole_s) + params_.rate_hz * scale * frac_s;
+    if (omega_ != 0.0 && params_.wander_ppm != 0.0) {
+        const double phi = params_.wander_phase_rad;
+        frames += params_.rate_hz * params_.wander_ppm * 1e-6 *
+                  (std::cos(phi) - std::cos(omega_ * t_s + phi)) / omega_;
+    }
+    return frames;
+}
+
+int64_t CardClock::time_of(double frame) const {
+    // Newton's method from the no-wander estimate; wander is a few ppm, so two or three steps
+    // reach sub-ns.
+    const double scale = 1.0 + params_.offset_ppm * 1e-6;
+    double t_s = frame / (params_.rate_hz * scale);
+    for (int i = 0; i < 4; ++i) {
+        const auto t_ns = static_cast<int64_t>(std::llround(t_s * kNsPerS));
+        const double err = frames_at(t_ns) - frame;
+        t_s -= err / rate_at(t_s);
+    }
+    return static_cast<int64_t>(std::llround(t_s * kNsPerS));
+}
+
+std::optional<Signal> parse_signal(const std::string& name) {
+    if (name == "silence") {
+        return Signal::silence;
+    }
+    if (name == "sine") {
+        return Signal::sine;
+    }
+    if (name == "clicks") {
+        return Signal::clicks;
+    }
+    if (name == "counter") {
+        return Signal::counter;
+    }
+    return std::nullopt;
+}
+
+const char* signal_name(Signal s) {
+    switch (s) {
+        case Signal::silence:
+            return "silence";
+        case Signal::sine:
+            return "sine";
+        case Signal::clicks:
+            return "clicks";
+        case Signal::counter:
+            return "counter";
+    }
+    return "?";
+}
+
+int64_t click_frame(const CardClock& clock, int64_t origin_realtime_ns, int64_t second,
+                    int64_t delay_ns) {
+    const int64_t t_ns = second * 1'000'000'000 + delay_ns - origin_realtime_ns;
+    // Frame k is sampled at time_of(k); the nearest frame to t is round(frames_at(t)) to within
+    // the (negligible) curvature of the clock over one frame.
+    return static_cast<int64_t>(std::llround(clock.frames_at(t_ns)));
+}
+
+int32_t counter_value(uint64_t frame, unsigned channel) {
+    const unsigned shift = 16U * (channel % 4U);
+    const auto bits = static_cast<uint16_t>((frame >> shift) & 0xFFFFU);
+    const auto s16 = static_cast<int16_t>(bits);
+    return static_cast<int32_t>(static_cast<uint32_t>(static_cast<int32_t>(s16)) << 16U);
+}
+
+uint32_t counter_decode(int16_t ch0, int16_t ch1) {
+    return static_cast<uint32_t>(static_cast<uint16_t>(ch0)) |
+           (static_cast<uint32_t>(static_cast<uint16_t>(ch1)) << 16U);
+}
+
+std::size_t format_bytes(Format f) {
+    switch (f) {
+        case Format::s16_le:
+            return 2;
+        case Format::s24_3le:
+            return 3;
+        case Format::s24_le:
+        case Format::s32_le:
+        case Format::float_le:
+            return 4;
+    }
+    return 0;
+}
+
+void pack_sample(Format f, int32_t value, unsigned char* dst) {
+    const auto u = static_cast<uint32_t>(value);
+    switch (f) {
+        case Format::s16_le: {
+            const uint32_t v = u >> 16U;
+            dst[0] = static_cast<unsigned char>(v);
+            dst[1] = static_cast<unsigned char>(v >> 8U);
+            break;
+        }
+        case Format::s24_le: {
+            // 24 significant bits in the low three bytes of four, sign-extended.
+            const auto v = static_cast<uint32_t>(value >> 8);
+            for (unsigned i = 0; i < 4; ++i) {
+                dst[i] = static_cast<unsigned char>(v >> (8U * i));
+            }
+            break;
+        }
+        case Format::s24_3le: {
+            const uint32_t v = u >> 8U;
+            for (unsigned i = 0; i < 3; ++i) {
+                dst[i] = static_cast<unsigned char>(v >> (8U * i));
+            }
+            break;
+        }
+        case Format::s32_le:
+            for (unsigned i = 0; i < 4; ++i) {
+                dst[i] = static_cast<unsigned char>(u >> (8U * i));
+            }
+            break;
+        case Format::float_le: {
+            const float x = static_cast<float>(static_cast<double>(value) / 2147483648.0);
+            uint32_t bits = 0;
+            std::memcpy(&bits, &x, sizeof bits);
+            for (unsigned i = 0; i < 4; ++i) {
+                dst[i] = static_cast<unsigned char>(bits >> (8U * i));
+            }
+            break;
+        }
+    }
+}
+
+int32_t unpack_sample(Format f, const unsigned char* src) {
+    uint32_t u = 0;
+    const std::size_t n = format_bytes(f);
+    for (std::size_t i = 0; i < n; ++i) {
+        u |= static_cast<uint32_t>(src[i]) << (8U * i);
+    }
+    switch (f) {
+        case Format::s16_le:
+            return static_cast<int32_t>(u << 16U);
+        case Format::s24_le:
+        case Format::s24_3le:
+            return static_cast<int32_t>(u << 8U);
+        case Format::s32_le:
+            return static_cast<int32_t>(u);
+        case Format::float_le: {
+            float x = 0;
+            std::memcpy(&x, &u, sizeof x);
+            // The inverse of pack_sample's scaling by 2^31, clamped at the positive end.
+            const double v = std::round(static_cast<double>(x) * 2147483648.0);
+            return v >= 2147483647.0 ? INT32_MAX : static_cast<int32_t>(std::max(v, -2147483648.0));
+        }
+    }
+    return 0;
+}
+
+SignalGenerator::SignalGenerator(const CardClock& clock, int64_t origin_realtime_ns,
+                                 SignalParams params, unsigned channels)
+    : clock_(clock),
+      origin_realtime_ns_(origin_realtime_ns),
+      params_(std::move(params)),
+      next_click_(channels, INT64_MIN),
+      last_frame_(channels, INT64_MIN),
+      click_value_(full_scale(params_.amplitude)),
+      sine_amplitude_(full_scale(params_.amplitude)) {}
+
+int64_t SignalGenerator::delay_of(unsigned channel) const {
+    return channel < params_.click_delay_ns.size() ? params_.click_delay_ns[channel] : 0;
+}
+
+int64_t SignalGenerator::first_click_at_or_after(int64_t frame, unsigned channel) const {
+    const int64_t delay = delay_of(channel);
+    const int64_t rt = origin_realtime_ns_ + clock_.time_of(static_cast<double>(frame));
+    // Start one second early: rounding to the nearest frame can put a second's click on either
+    // side of the frame whose time is nearest to it.
+    int64_t second = floor_div(rt - delay, 1'000'000'000) - 1;
+    int64_t f = click_frame(clock_, origin_realtime_ns_, second, delay);
+    while (f < frame) {
+        ++second;
+        f = click_frame(clock_, origin_realtime_ns_, second, delay);
+    }
+    return f;
+}
+
+std::vector<int64_t> SignalGenerator::clicks_in(int64_t first, int64_t last,
+                                                unsigned channel) const {
+    std::vector<int64_t> out;
+    if (params_.signal != Signal::clicks || last <= first) {
+        return out;
+    }
+    int64_t f = first_click_at_or_after(first, channel);
+    while (f < last) {
+        out.push_back(f);
+        // The next second's click is about one nominal second of frames later.
+        f = first_click_at_or_after(f + 1, channel);
+    }
+    return out;
+}
+
+int32_t SignalGenerator::value(uint64_t frame, unsigned channel) {
+    switch (params_.signal) {
+        case Signal::silence:
+            return 0;
+        case Signal::counter:
+            return counter_value(frame, channel);
+        case Signal::sine: {
+            // Phase from the frame index in whole cycles of the nominal rate, to keep precision.
+            const auto rate = static_cast<uint64_t>(std::llround(clock_.params().rate_hz));
+            const double in_second = static_cast<double>(frame % rate) / static_cast<double>(rate);
+            const double cycles = in_second * params_.sine_hz;
+            return static_cast<int32_t>(static_cast<double>(sine_amplitude_) *
+                                        std::sin(2.0 * std::numbers::pi * cycles));
+        }
+        case Signal::clicks: {
+            if (channel >= next_click_.size()) {
+                return 0;
+            }
+            const auto f = static_cast<int64_t>(frame);
+            int64_t& next = next_click_[channel];
+            const int64_t len = params_.click_frames;
+            if (next == INT64_MIN || f >= next + len || f < last_frame_[channel]) {
+                next = first_click_at_or_after(f - len + 1, channel);
+            }
+            last_frame_[channel] = f;
+            return (f >= next && f < next + len) ? click_value_ : 0;
+        }
+    }
+    return 0;
+}
+
+}  // namespace fsemu

@@ -1,0 +1,115 @@
+// The emulated sound card's physics, free of ALSA: a drifting crystal, a test signal and the
+// packing of samples into ALSA's sample formats. The plugin (fsemu_plugin.cpp) drives this with
+// the real clock; unit tests drive it with made-up times.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fsemu {
+
+// The card's crystal. Time t is in ns since the card's origin (the moment the PCM was opened).
+// Instantaneous rate: rate_hz * (1 + (offset_ppm + wander_ppm * sin(2*pi*t/wander_period + phase))
+// * 1e-6). Positive offset_ppm means the card runs fast: it produces more frames per real second
+// than its nominal rate.
+struct ClockParams {
+    double rate_hz = 48000.0;
+    double offset_ppm = 0.0;
+    double wander_ppm = 0.0;         // amplitude of the sinusoidal wander, in ppm
+    double wander_period_s = 86400;  // period of the wander, in seconds
+    double wander_phase_rad = 0.0;   // phase of the wander at the origin
+};
+
+class CardClock {
+  public:
+    explicit CardClock(const ClockParams& params);
+
+    // Continuous frame position (frames since origin, fractional) at t_ns after the origin.
+    double frames_at(int64_t t_ns) const;
+
+    // Inverse of frames_at: ns after the origin at which the position reaches `frame`.
+    // Accurate to well under 1 ns for any realistic wander.
+    int64_t time_of(double frame) const;
+
+    const ClockParams& params() const { return params_; }
+
+  private:
+    double rate_at(double t_s) const;  // frames per second at t_s
+
+    ClockParams params_;
+    double omega_;  // 2*pi / wander_period_s, in rad/s (0 when there is no wander)
+};
+
+enum class Signal { silence, sine, clicks, counter };
+
+std::optional<Signal> parse_signal(const std::string& name);
+const char* signal_name(Signal s);
+
+// What the card "hears". Sample values are produced as 32-bit full-scale integers and then
+// packed into the negotiated format, so that integer test patterns survive every format exactly.
+struct SignalParams {
+    Signal signal = Signal::silence;
+    double sine_hz = 1000.0;    // in Hz of the card's own clock (frame index / nominal rate)
+    double amplitude = 0.5;     // 0..1 of full scale (sine and clicks)
+    uint32_t click_frames = 4;  // length of each click in frames
+    // Per-channel delay of the click after the whole UTC second, in ns (missing channels: 0).
+    std::vector<int64_t> click_delay_ns;
+};
+
+// Card frame of the click for UTC second `second` on a channel with `delay_ns`: the frame whose
+// true sampling time is nearest to second + delay. origin_realtime_ns is the CLOCK_REALTIME of
+// the card's origin.
+int64_t click_frame(const CardClock& clock, int64_t origin_realtime_ns, int64_t second,
+                    int64_t delay_ns);
+
+// Value of the counter signal for card frame `frame` on channel `channel`: channel 0 carries the
+// low 16 bits of the frame index, channel 1 the next 16 bits, and so on (cycling every 4
+// channels), each as a signed 16-bit sample placed in the top bits of a 32-bit sample.
+int32_t counter_value(uint64_t frame, unsigned channel);
+
+// Recover the low 32 bits of a frame index from the counter signal's channels 0 and 1, given
+// as 16-bit sample values.
+uint32_t counter_decode(int16_t ch0, int16_t ch1);
+
+enum class Format { s16_le, s24_le, s24_3le, s32_le, float_le };
+
+std::size_t format_bytes(Format f);
+// Pack a 32-bit full-scale sample into `dst` in format f (little-endian).
+void pack_sample(Format f, int32_t value, unsigned char* dst);
+// Inverse of pack_sample, returning the 32-bit full-scale value (low bits lost by the format are
+// zero).
+int32_t unpack_sample(Format f, const unsigned char* src);
+
+// Generates sample values for a range of card frames. Holds the click schedule so that
+// consecutive ranges cost O(frames + clicks).
+class SignalGenerator {
+  public:
+    SignalGenerator(const CardClock& clock, int64_t origin_realtime_ns, SignalParams params,
+                    unsigned channels);
+
+    // Value for card frame `frame` on `channel`. Asking in non-decreasing order per channel keeps
+    // the click schedule O(1) a frame; going back costs one new search.
+    int32_t value(uint64_t frame, unsigned channel);
+
+    // Click frames (card frames) for channel `channel` in [first, last), for the truth log.
+    std::vector<int64_t> clicks_in(int64_t first, int64_t last, unsigned channel) const;
+
+    const SignalParams& params() const { return params_; }
+
+  private:
+    int64_t delay_of(unsigned channel) const;
+    int64_t first_click_at_or_after(int64_t frame, unsigned channel) const;
+
+    const CardClock& clock_;
+    int64_t origin_realtime_ns_;
+    SignalParams params_;
+    std::vector<int64_t> next_click_;  // per channel: card frame of the next click not yet passed
+    std::vector<int64_t> last_frame_;  // per channel: the frame asked for last
+    int32_t click_value_;
+    int32_t sine_amplitude_;
+};
+
+}  // namespace fsemu
