@@ -1,0 +1,147 @@
+// The timing-log writer: CSV layout, quoting, crash-safe .partial naming and flushing.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "framestamp/timing_log.hpp"
+
+namespace {
+
+namespace fsys = std::filesystem;
+using framestamp::TimingLogWriter;
+using framestamp::TimingRow;
+
+std::string slurp(const fsys::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Splits one CSV line honouring RFC 4180 quotes.
+std::vector<std::string> split_csv(const std::string& line) {
+    std::vector<std::string> out(1);
+    bool quoted = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+                out.back().push_back('"');
+                ++i;
+            } else if (c == '"') {
+                quoted = false;
+            } else {
+                out.back().push_back(c);
+            }
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == ',') {
+            out.emplace_back();
+        } else {
+            out.back().push_back(c);
+        }
+    }
+    return out;
+}
+
+class TimingLogTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        dir_ = fsys::temp_directory_path() /
+               ("fs_tlog_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fsys::remove_all(dir_);
+        fsys::create_directories(dir_);
+    }
+    void TearDown() override { fsys::remove_all(dir_); }
+    fsys::path dir_;
+};
+
+TEST(TimingRowFormat, EveryRowHasAllColumnsAndChunkFrame) {
+    std::string out;
+    TimingRow point{.kind = "point",
+                    .session_frame = 1'000'123,
+                    .realtime_ns = 1'795'500'000'123'456'789,
+                    .monotonic_raw_ns = 12'345'678'901,
+                    .window_ns = 4200,
+                    .delay_frames = 512};
+    framestamp::timing_row_format(out, point, 1'000'000);
+    EXPECT_EQ(out, "point,1000123,123,1795500000123456789,12345678901,4200,512,,,,,,\n");
+
+    out.clear();
+    TimingRow ev{.kind = "session_start",
+                 .session_frame = 0,
+                 .realtime_ns = 5,
+                 .monotonic_raw_ns = 6,
+                 .detail = "device=hw:CARD=X,DEV=0;rate_hz=48000"};
+    framestamp::timing_row_format(out, ev, 0);
+    const auto fields = split_csv(out.substr(0, out.size() - 1));
+    const auto header = split_csv(std::string(framestamp::kTimingLogHeader));
+    ASSERT_EQ(fields.size(), header.size());
+    EXPECT_EQ(fields.back(), "device=hw:CARD=X,DEV=0;rate_hz=48000");
+}
+
+TEST(CsvField, QuotesOnlyWhenNeeded) {
+    EXPECT_EQ(framestamp::csv_field("plain;text=1"), "plain;text=1");
+    EXPECT_EQ(framestamp::csv_field("a,b"), "\"a,b\"");
+    EXPECT_EQ(framestamp::csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+}
+
+TEST(TimingRowFormat, NegativeChunkFrameBeforeTheChunk) {
+    // A point taken just before a boundary but logged in the next chunk has a negative offset.
+    std::string out;
+    framestamp::timing_row_format(out, TimingRow{.kind = "point", .session_frame = 990}, 1000);
+    EXPECT_EQ(out.rfind("point,990,-10,", 0), 0U);
+}
+
+TEST_F(TimingLogTest, PartialUntilCloseThenRenamed) {
+    const fsys::path final_path = dir_ / "s_20261124T061000Z.timing.csv";
+    TimingLogWriter w;
+    ASSERT_TRUE(w.open(final_path, 480000)) << w.error();
+    EXPECT_TRUE(fsys::exists(w.partial_path()));
+    EXPECT_FALSE(fsys::exists(final_path));
+    w.append(
+        {.kind = "chunk_open", .session_frame = 480000, .realtime_ns = 1, .monotonic_raw_ns = 2});
+    // Not yet flushed: a crash now leaves only what was flushed (here: nothing).
+    EXPECT_EQ(slurp(w.partial_path()), "");
+    ASSERT_TRUE(w.flush()) << w.error();
+    const std::string flushed = slurp(w.partial_path());
+    EXPECT_EQ(flushed.rfind(std::string(framestamp::kTimingLogHeader) + "\n", 0), 0U);
+    EXPECT_NE(flushed.find("chunk_open,480000,0,1,2,"), std::string::npos);
+    w.append({.kind = "chunk_close", .session_frame = 960000, .frames = 480000});
+    ASSERT_TRUE(w.close()) << w.error();
+    EXPECT_FALSE(fsys::exists(w.partial_path()));
+    const std::string text = slurp(final_path);
+    EXPECT_NE(text.find("chunk_close,960000,480000,0,0,,,480000,"), std::string::npos);
+    EXPECT_TRUE(w.close());  // idempotent
+}
+
+TEST_F(TimingLogTest, RefusesToOverwriteALeftOverPartial) {
+    const fsys::path final_path = dir_ / "x.timing.csv";
+    std::ofstream(dir_ / "x.timing.csv.partial") << "left by a crash";
+    TimingLogWriter w;
+    EXPECT_FALSE(w.open(final_path, 0));
+    EXPECT_NE(w.error().find("x.timing.csv.partial"), std::string::npos);
+    EXPECT_NE(w.error().find("exists"), std::string::npos) << w.error();
+    EXPECT_EQ(slurp(dir_ / "x.timing.csv.partial"), "left by a crash");
+}
+
+TEST_F(TimingLogTest, DestructorClosesAndRenames) {
+    const fsys::path final_path = dir_ / "d.timing.csv";
+    {
+        TimingLogWriter w;
+        ASSERT_TRUE(w.open(final_path, 0));
+        w.append({.kind = "point", .session_frame = 7});
+        TimingLogWriter moved = std::move(w);
+        EXPECT_FALSE(w.is_open());
+        EXPECT_TRUE(moved.is_open());
+    }
+    EXPECT_TRUE(fsys::exists(final_path));
+    EXPECT_NE(slurp(final_path).find("point,7,7,"), std::string::npos);
+}
+
+}  // namespace
