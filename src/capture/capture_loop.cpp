@@ -1,0 +1,340 @@
+// The capture thread's loop. It reads, takes timing points, and hands everything to the sink; it
+// never touches the disk and never waits for the writer. See docs/timing-log.md for what the
+// records become.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+#include "framestamp/capture.hpp"
+
+namespace framestamp {
+
+namespace {
+
+constexpr int64_t kNsPerS = 1'000'000'000;
+
+bool is_absent(int err) {
+    return err == -ENODEV || err == -ENOENT || err == -EBUSY || err == -EAGAIN;
+}
+
+// Sleeps up to `ns`, waking early when stop is set.
+void sleep_unless_stopped(int64_t ns, const std::atomic<bool>& stop) {
+    const int64_t end = monotonic_ns() + ns;
+    while (!stop.load(std::memory_order_relaxed)) {
+        const int64_t left = end - monotonic_ns();
+        if (left <= 0) {
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<int64_t>(left, 50'000'000)));
+    }
+}
+
+}  // namespace
+
+CaptureLoop::CaptureLoop(CaptureSource& source, CaptureSink& sink, SyncProbe* sync,
+                         CaptureOptions options, CaptureStats& stats)
+    : source_(source), sink_(sink), sync_(sync), opt_(std::move(options)), stats_(stats) {}
+
+void CaptureLoop::run(const std::atomic<bool>& stop) {
+    bool waiting_logged = false;
+    bool lost_before = false;
+    while (!stop.load(std::memory_order_relaxed)) {
+        OpenResult opened = source_.open(opt_.params);
+        if (opened.error != 0) {
+            stats_.device_present.store(false, std::memory_order_relaxed);
+            if (!is_absent(opened.error)) {
+                failure_ = opened.message;
+                stats_.failed.store(true, std::memory_order_relaxed);
+                spdlog::error("{}", opened.message);
+                return;
+            }
+            if (!waiting_logged) {
+                spdlog::warn("{}; retrying every {} s", opened.message,
+                             opt_.reopen_interval_ns / kNsPerS);
+                waiting_logged = true;
+            }
+            sleep_unless_stopped(opt_.reopen_interval_ns, stop);
+            continue;
+        }
+        waiting_logged = false;
+        for (const auto& w : opened.warnings) {
+            spdlog::warn("{}", w);
+        }
+        stats_.device_present.store(true, std::memory_order_relaxed);
+        stats_.sessions.fetch_add(1, std::memory_order_relaxed);
+        ++session_;
+        session_frames_ = 0;
+        stream_base_ = 0;
+        read_since_start_ = 0;
+        last_point_.reset();
+        first_point_.reset();
+        pending_drop_frames_ = 0;
+        next_point_mono_ns_ = 0;
+        next_sync_mono_ns_ = 0;
+        if (lost_before) {
+            CaptureRecord back;
+            back.kind = RecordKind::device_back;
+            back.realtime_ns = realtime_ns();
+            back.monotonic_raw_ns = monotonic_raw_ns();
+            record_set_detail(back, fmt::format("device={}", opt_.params.device));
+            push_event(back, stop);
+        }
+        lost_before = run_session(stop, opened.granted);
+        source_.close();
+    }
+}
+
+bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams& granted) {
+    const auto& p = opt_.params;
+    spdlog::info(
+        "capturing from '{}': {} Hz, {} channels, {}, period {} frames, buffer {} frames "
+        "({} PCM)",
+        p.device, p.rate_hz, p.channels, sample_format_name(p.format), granted.period_frames,
+        granted.buffer_frames, granted.pcm_type);
+    CaptureRecord start;
+    start.kind = RecordKind::session_start;
+    start.realtime_ns = realtime_ns();
+    start.monotonic_raw_ns = monotonic_raw_ns();
+    record_set_detail(start,
+                      fmt::format("device={};rate_hz={};channels={};sample_format={};"
+                                  "period_frames={};buffer_frames={};pcm_type={}",
+                                  p.device, p.rate_hz, p.channels, sample_format_name(p.format),
+                                  granted.period_frames, granted.buffer_frames, granted.pcm_type));
+    push_event(start, stop);
+
+    const std::size_t frame_bytes = sample_bytes(p.format) * p.channels;
+    const uint64_t period = granted.period_frames > 0 ? granted.period_frames : p.period_frames;
+    buffer_.resize(period * frame_bytes);
+    const int64_t point_interval_ns = kNsPerS / std::max<uint32_t>(1, opt_.timing_points_per_s);
+
+    while (!stop.load(std::memory_order_relaxed)) {
+        const int64_t n = source_.read(buffer_.data(), period);
+        if (n > 0) {
+            const auto frames = static_cast<uint64_t>(n);
+            push_audio_or_drop(buffer_.data(), frames);
+            read_since_start_ += frames;
+            stats_.frames.store(session_frames_, std::memory_order_relaxed);
+            const int64_t mono = monotonic_ns();
+            stats_.last_progress_mono_ns.store(mono, std::memory_order_relaxed);
+            if (mono >= next_point_mono_ns_) {
+                // A failed status here is seen again by the next read.
+                if (take_point(stream_base_)) {
+                    next_point_mono_ns_ = mono + point_interval_ns;
+                }
+            }
+            maybe_sample_sync(mono);
+            continue;
+        }
+        if (n == -EAGAIN || n == -EINTR) {
+            continue;
+        }
+        if (n == -EPIPE) {
+            handle_overrun(stop);
+            continue;
+        }
+        // -ENODEV (unplugged) or any other error: the device is gone for this session.
+        CaptureRecord lost;
+        lost.kind = RecordKind::device_lost;
+        lost.at_frame = session_frames_;
+        lost.realtime_ns = realtime_ns();
+        lost.monotonic_raw_ns = monotonic_raw_ns();
+        record_set_detail(
+            lost, fmt::format("error={};errno={}", std::strerror(static_cast<int>(-n)), -n));
+        push_event(lost, stop);
+        stats_.device_present.store(false, std::memory_order_relaxed);
+        spdlog::error("device '{}' lost: {}; closing the chunk and retrying every {} s", p.device,
+                      std::strerror(static_cast<int>(-n)), opt_.reopen_interval_ns / kNsPerS);
+        return true;
+    }
+    return false;
+}
+
+bool CaptureLoop::take_point(uint64_t stream_base) {
+    StatusReading s;
+    if (source_.status(&s) != 0) {
+        return false;
+    }
+    CaptureRecord pt;
+    pt.kind = RecordKind::point;
+    pt.session = session_;
+    pt.at_frame = session_frames_;
+    pt.hw_frame = stream_base + read_since_start_ + s.avail_frames;
+    pt.realtime_ns = s.realtime_ns;
+    pt.monotonic_raw_ns = s.monotonic_raw_ns;
+    pt.window_ns = s.window_ns;
+    pt.delay_frames = s.delay_frames;
+    if (last_point_) {
+        const int64_t before = last_point_->realtime_ns - last_point_->monotonic_raw_ns;
+        const int64_t now = pt.realtime_ns - pt.monotonic_raw_ns;
+        const int64_t step = now - before;
+        if (std::llabs(step) > opt_.clock_step_threshold_ns) {
+            CaptureRecord cs = pt;
+            cs.kind = RecordKind::clock_step;
+            cs.frames = step;
+            record_set_detail(cs, fmt::format("step_ns={}", step));
+            sink_.push_record(cs);
+            spdlog::warn("clock step of {:.6f} s seen between timing points",
+                         static_cast<double>(step) * 1e-9);
+            first_point_.reset();  // the rate estimate must not span the step
+        }
+    }
+    if (!first_point_) {
+        first_point_ = pt;
+    }
+    last_point_ = pt;
+    sink_.push_record(pt);  // a full record queue drops points, never audio or events
+    return true;
+}
+
+void CaptureLoop::handle_overrun(const std::atomic<bool>& stop) {
+    stats_.overruns.fetch_add(1, std::memory_order_relaxed);
+    const int err = source_.restart();
+    StatusReading s;
+    const bool have_status = err == 0 && source_.status(&s) == 0;
+    CaptureRecord ov;
+    ov.kind = RecordKind::overrun;
+    ov.at_frame = session_frames_;
+    ov.realtime_ns = have_status ? s.realtime_ns : realtime_ns();
+    ov.monotonic_raw_ns = have_status ? s.monotonic_raw_ns : monotonic_raw_ns();
+    int64_t lost = -1;
+    if (have_status && last_point_) {
+        // The card ran on while we were not reading. Where would its frame counter be now, in
+        // this session's numbering? The last point's position plus the elapsed time at the
+        // card's rate. Elapsed time from CLOCK_REALTIME (NTP-disciplined) unless the clock
+        // stepped in between, then from CLOCK_MONOTONIC_RAW.
+        const CaptureRecord& last = *last_point_;
+        int64_t elapsed_ns = s.realtime_ns - last.realtime_ns;
+        const int64_t step =
+            (s.realtime_ns - s.monotonic_raw_ns) - (last.realtime_ns - last.monotonic_raw_ns);
+        if (std::llabs(step) > opt_.clock_step_threshold_ns) {
+            elapsed_ns = s.monotonic_raw_ns - last.monotonic_raw_ns;
+        }
+        double rate = opt_.params.rate_hz;
+        if (first_point_ && last.realtime_ns - first_point_->realtime_ns > 2 * kNsPerS) {
+            rate = static_cast<double>(last.hw_frame - first_point_->hw_frame) * 1e9 /
+                   static_cast<double>(last.realtime_ns - first_point_->realtime_ns);
+        }
+        const double hw_now =
+            static_cast<double>(last.hw_frame) + static_cast<double>(elapsed_ns) * rate * 1e-9;
+        // Frame 0 of the restarted stream was captured `avail` frames ago.
+        const double restart_frame = hw_now - static_cast<double>(s.avail_frames);
+        lost = std::max<int64_t>(
+            0, std::llround(restart_frame - static_cast<double>(session_frames_)));
+    }
+    const bool fill = opt_.overrun_fill_silence && lost > 0;
+    ov.frames = std::max<int64_t>(lost, 0);
+    ov.fill = fill;
+    record_set_detail(
+        ov, fmt::format("filled={};lost_frames={};estimated_from=timestamps",
+                        fill ? "silence" : "none", lost >= 0 ? std::to_string(lost) : "unknown"));
+    push_event(ov, stop);
+    if (lost > 0) {
+        stats_.frames_lost.fetch_add(static_cast<uint64_t>(lost), std::memory_order_relaxed);
+    }
+    spdlog::warn("overrun on '{}': {} frames lost{}", opt_.params.device,
+                 lost >= 0 ? std::to_string(lost) : "(unknown)",
+                 fill ? ", filled with silence" : "");
+    if (fill) {
+        session_frames_ += static_cast<uint64_t>(lost);
+    }
+    stream_base_ = session_frames_;
+    read_since_start_ = 0;
+    first_point_.reset();
+    if (have_status) {
+        // The first point of the restarted stream, so the fit has both sides of the gap.
+        CaptureRecord pt;
+        pt.kind = RecordKind::point;
+        pt.session = session_;
+        pt.at_frame = session_frames_;
+        pt.hw_frame = stream_base_ + s.avail_frames;
+        pt.realtime_ns = s.realtime_ns;
+        pt.monotonic_raw_ns = s.monotonic_raw_ns;
+        pt.window_ns = s.window_ns;
+        pt.delay_frames = s.delay_frames;
+        first_point_ = pt;
+        last_point_ = pt;
+        sink_.push_record(pt);
+    } else {
+        last_point_.reset();
+    }
+}
+
+void CaptureLoop::push_event(CaptureRecord r, const std::atomic<bool>& stop) {
+    r.session = session_;
+    r.at_frame = session_frames_;
+    // Events are rare and must not be lost: wait for the writer to make room, a millisecond at a
+    // time (the queue holds minutes of points, so this only happens when the writer is stuck).
+    while (!sink_.push_record(r)) {
+        if (stop.load(std::memory_order_relaxed)) {
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+}
+
+void CaptureLoop::push_audio_or_drop(const void* data, uint64_t frames) {
+    if (pending_drop_frames_ > 0 && sink_.audio_space_frames() >= frames) {
+        // The writer is back: account for what could not be handed over.
+        CaptureRecord ro;
+        ro.kind = RecordKind::ring_overflow;
+        ro.at_frame = pending_drop_at_;
+        ro.realtime_ns = realtime_ns();
+        ro.monotonic_raw_ns = monotonic_raw_ns();
+        ro.frames = static_cast<int64_t>(pending_drop_frames_);
+        // Unlike an overrun, the count is exact, so these frames are always filled: the index
+        // keeps tracking the card exactly.
+        ro.fill = true;
+        record_set_detail(ro, fmt::format("filled=silence;lost_frames={}", pending_drop_frames_));
+        ro.session = session_;
+        if (sink_.push_record(ro)) {
+            spdlog::warn(
+                "writer fell behind on '{}': {} frames could not be buffered, filled "
+                "with silence",
+                opt_.params.device, pending_drop_frames_);
+            pending_drop_frames_ = 0;
+        }
+    }
+    if (pending_drop_frames_ == 0 && sink_.audio_space_frames() >= frames) {
+        sink_.push_audio(data, frames);
+        session_frames_ += frames;
+        return;
+    }
+    // Ring full: the writer is stalled longer than the ring is deep. Never wait: drop, count,
+    // and keep the session frame index tracking the card (filled later by the writer).
+    if (pending_drop_frames_ == 0) {
+        pending_drop_at_ = session_frames_;
+        stats_.ring_overflows.fetch_add(1, std::memory_order_relaxed);
+    }
+    pending_drop_frames_ += frames;
+    session_frames_ += frames;
+    stats_.frames_lost.fetch_add(frames, std::memory_order_relaxed);
+}
+
+void CaptureLoop::maybe_sample_sync(int64_t mono_ns) {
+    if (sync_ == nullptr || mono_ns < next_sync_mono_ns_) {
+        return;
+    }
+    next_sync_mono_ns_ = mono_ns + opt_.sync_interval_ns;
+    const auto s = sync_->sample();
+    if (!s) {
+        return;
+    }
+    CaptureRecord r;
+    r.kind = RecordKind::sync;
+    r.session = session_;
+    r.at_frame = session_frames_;
+    r.realtime_ns = realtime_ns();
+    r.monotonic_raw_ns = monotonic_raw_ns();
+    r.sync_status = s->status;
+    r.sync_offset_ns = s->offset_ns;
+    r.sync_esterror_ns = s->esterror_ns;
+    r.sync_maxerror_ns = s->maxerror_ns;
+    record_set_detail(r, fmt::format("source={};synced={}", s->source, s->synchronised ? 1 : 0));
+    sink_.push_record(r);
+}
+
+}  // namespace framestamp

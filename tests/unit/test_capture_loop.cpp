@@ -1,0 +1,371 @@
+// The capture loop against a scripted fake device: frame counting, timing points, overrun
+// accounting, device loss and return, a full ring. No real time, no ALSA.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <vector>
+
+#include "framestamp/capture.hpp"
+
+namespace {
+
+using framestamp::CaptureLoop;
+using framestamp::CaptureOptions;
+using framestamp::CaptureRecord;
+using framestamp::CaptureStats;
+using framestamp::RecordKind;
+
+// A device in virtual time: every read of n frames advances the card by n frames. Its own
+// position counter is 32-bit and wraps, like ALSA's pointers on 32-bit systems; the loop must not
+// care. Scripted faults by read number.
+class FakeDevice final : public framestamp::CaptureSource {
+  public:
+    uint32_t rate_hz = 48000;
+    uint64_t avail_after_read = 96;   // frames already captured when status is asked
+    uint32_t hw_ptr32 = 0xFFFF0000U;  // the device's own wrapping pointer
+    int64_t rt0_ns = 1'795'500'000'000'000'000;
+    uint64_t card_frames = 0;  // frames the card produced since open (virtual time)
+    int open_failures = 0;     // opens that fail with -ENODEV first
+    std::function<int64_t(uint64_t read_no, uint64_t frames)> script;  // override a read's result
+    std::function<void()> on_read;
+    uint64_t reads = 0;
+    int opens = 0;
+    bool fill_counter = false;
+
+    framestamp::OpenResult open(const framestamp::CaptureParams& p) override {
+        framestamp::OpenResult r;
+        ++opens;
+        if (open_failures > 0) {
+            --open_failures;
+            r.error = -ENODEV;
+            r.message = "fake: no such device";
+            return r;
+        }
+        channels_ = p.channels;
+        r.granted.period_frames = p.period_frames;
+        r.granted.buffer_frames = p.buffer_frames;
+        r.granted.pcm_type = "FAKE";
+        return r;
+    }
+    int64_t read(void* buffer, uint64_t frames) override {
+        ++reads;
+        if (on_read) {
+            on_read();
+        }
+        if (script) {
+            const int64_t r = script(reads, frames);
+            if (r <= 0) {
+                return r;
+            }
+            frames = static_cast<uint64_t>(r);
+        }
+        if (fill_counter) {
+            auto* s = static_cast<int16_t*>(buffer);
+            for (uint64_t i = 0; i < frames; ++i) {
+                for (uint32_t c = 0; c < channels_; ++c) {
+                    s[i * channels_ + c] = static_cast<int16_t>(stream_frames_ + i);
+                }
+            }
+        }
+        card_frames += frames;
+        stream_frames_ += frames;
+        hw_ptr32 += static_cast<uint32_t>(frames);
+        return static_cast<int64_t>(frames);
+    }
+    int status(framestamp::StatusReading* out) override {
+        out->avail_frames = avail_after_read;
+        out->delay_frames = static_cast<int64_t>(avail_after_read);
+        const uint64_t pos = card_frames + avail_after_read;
+        out->realtime_ns = rt0_ns + static_cast<int64_t>(pos * 1'000'000'000ULL / rate_hz);
+        out->monotonic_raw_ns = out->realtime_ns - rt0_ns + 1'000;
+        out->window_ns = 1500;
+        return 0;
+    }
+    int restart() override {
+        stream_frames_ = 0;
+        return 0;
+    }
+    void close() override {}
+    // Make `frames` pass on the card without being read (a stall).
+    void lose(uint64_t frames) { card_frames += frames; }
+
+  private:
+    uint32_t channels_ = 2;
+    uint64_t stream_frames_ = 0;
+};
+
+class VectorSink final : public framestamp::CaptureSink {
+  public:
+    uint64_t space = UINT64_MAX;
+    uint64_t audio_frames = 0;
+    bool keep_audio = false;
+    std::vector<int16_t> audio;
+    std::vector<CaptureRecord> records;
+    uint32_t channels = 2;
+
+    uint64_t audio_space_frames() const override { return space; }
+    void push_audio(const void* data, uint64_t frames) override {
+        audio_frames += frames;
+        if (keep_audio) {
+            const auto* s = static_cast<const int16_t*>(data);
+            audio.insert(audio.end(), s, s + frames * channels);
+        }
+    }
+    bool push_record(const CaptureRecord& r) override {
+        records.push_back(r);
+        return true;
+    }
+    std::vector<CaptureRecord> of(RecordKind k) const {
+        std::vector<CaptureRecord> out;
+        for (const auto& r : records) {
+            if (r.kind == k) {
+                out.push_back(r);
+            }
+        }
+        return out;
+    }
+};
+
+CaptureOptions options(uint32_t period = 480) {
+    CaptureOptions o;
+    o.params.device = "fake";
+    o.params.period_frames = period;
+    o.params.buffer_frames = period * 8;
+    o.timing_points_per_s = 1'000'000'000;  // a point after every read
+    o.reopen_interval_ns = 0;
+    return o;
+}
+
+TEST(CaptureLoop, CountsPast32BitsWhileTheDevicePointerWraps) {
+    FakeDevice dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    const uint32_t period = 1U << 20;
+    const uint64_t target = (1ULL << 32) + 5ULL * period;  // past 2^32 frames
+    dev.on_read = [&] {
+        if (dev.card_frames >= target) {
+            stop = true;
+        }
+    };
+    CaptureLoop loop(dev, sink, nullptr, options(period), stats);
+    loop.run(stop);
+    EXPECT_GE(sink.audio_frames, 1ULL << 32);
+    EXPECT_LT(dev.hw_ptr32, 0xFFFF0000U);  // the device's own pointer wrapped (more than once)
+    const auto points = sink.of(RecordKind::point);
+    ASSERT_GE(points.size(), 4096U);
+    for (std::size_t i = 1; i < points.size(); ++i) {
+        ASSERT_GT(points[i].hw_frame, points[i - 1].hw_frame);
+    }
+    // The last point's position is exactly frames read + avail, above 2^32.
+    EXPECT_EQ(points.back().hw_frame, points.back().at_frame + dev.avail_after_read);
+    EXPECT_GT(points.back().hw_frame, 1ULL << 32);
+}
+
+TEST(CaptureLoop, SessionStartCarriesGrantedParametersThenPoints) {
+    FakeDevice dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    dev.on_read = [&] { stop = dev.reads >= 10; };
+    CaptureLoop loop(dev, sink, nullptr, options(), stats);
+    loop.run(stop);
+    ASSERT_FALSE(sink.records.empty());
+    EXPECT_EQ(sink.records[0].kind, RecordKind::session_start);
+    EXPECT_EQ(sink.records[0].session, 1U);
+    const std::string detail = sink.records[0].detail;
+    EXPECT_NE(detail.find("device=fake"), std::string::npos);
+    EXPECT_NE(detail.find("period_frames=480"), std::string::npos);
+    EXPECT_NE(detail.find("pcm_type=FAKE"), std::string::npos);
+    const auto points = sink.of(RecordKind::point);
+    ASSERT_EQ(points.size(), 10U);
+    EXPECT_EQ(points[0].at_frame, 480U);
+    EXPECT_EQ(points[0].hw_frame, 480U + 96U);
+    EXPECT_EQ(points[0].window_ns, 1500);
+}
+
+TEST(CaptureLoop, OverrunIsCountedFromTimestampsAndFilled) {
+    FakeDevice dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    const uint64_t lost = 12'345;
+    dev.script = [&](uint64_t read_no, uint64_t frames) -> int64_t {
+        if (read_no == 200) {
+            // The reader stalled while the card produced `lost` more frames than were ever read:
+            // frame 0 of the restarted stream is card frame (frames read) + lost.
+            dev.lose(lost);
+            return -EPIPE;
+        }
+        return static_cast<int64_t>(frames);
+    };
+    dev.on_read = [&] { stop = dev.reads >= 400; };
+    CaptureLoop loop(dev, sink, nullptr, options(), stats);
+    loop.run(stop);
+    const auto ov = sink.of(RecordKind::overrun);
+    ASSERT_EQ(ov.size(), 1U);
+    EXPECT_EQ(ov[0].at_frame, 199U * 480U);
+    // Estimated from the last point before and the first status after, at the card's rate.
+    EXPECT_NEAR(static_cast<double>(ov[0].frames), static_cast<double>(lost), 1.0);
+    EXPECT_TRUE(ov[0].fill);
+    EXPECT_NE(std::string(ov[0].detail).find("filled=silence"), std::string::npos);
+    EXPECT_EQ(stats.overruns.load(), 1U);
+    // After the gap the session index continues past the fill: the next point's position is
+    // (frames before) + (fill) + (read since restart) + avail.
+    const auto points = sink.of(RecordKind::point);
+    bool checked = false;
+    for (const auto& p : points) {
+        if (p.at_frame > ov[0].at_frame + static_cast<uint64_t>(ov[0].frames)) {
+            EXPECT_EQ(p.hw_frame, p.at_frame + dev.avail_after_read);
+            checked = true;
+            break;
+        }
+    }
+    EXPECT_TRUE(checked);
+    // Audio handed over excludes the fill (the writer writes the zeros).
+    EXPECT_EQ(sink.audio_frames, (400U - 1U) * 480U);
+}
+
+TEST(CaptureLoop, OverrunWithoutFillKeepsIndexContiguous) {
+    FakeDevice dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    dev.script = [&](uint64_t read_no, uint64_t frames) -> int64_t {
+        if (read_no == 50) {
+            dev.lose(4800);
+            return -EPIPE;
+        }
+        return static_cast<int64_t>(frames);
+    };
+    dev.on_read = [&] { stop = dev.reads >= 60; };
+    auto opt = options();
+    opt.overrun_fill_silence = false;
+    CaptureLoop loop(dev, sink, nullptr, opt, stats);
+    loop.run(stop);
+    const auto ov = sink.of(RecordKind::overrun);
+    ASSERT_EQ(ov.size(), 1U);
+    EXPECT_FALSE(ov[0].fill);
+    EXPECT_NEAR(static_cast<double>(ov[0].frames), 4800.0, 1.0);
+    const auto points = sink.of(RecordKind::point);
+    EXPECT_EQ(points.back().hw_frame, points.back().at_frame + dev.avail_after_read);
+    EXPECT_EQ(points.back().at_frame, sink.audio_frames);
+}
+
+TEST(CaptureLoop, ShortReadThenDeviceLossEndsSessionAndWaitsForReturn) {
+    FakeDevice dev;
+    dev.fill_counter = true;
+    VectorSink sink;
+    sink.keep_audio = true;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    dev.script = [&](uint64_t read_no, uint64_t frames) -> int64_t {
+        if (read_no == 20) {
+            return 100;  // short read: the last frames before the unplug
+        }
+        if (read_no == 21) {
+            dev.open_failures = 3;  // unplugged for three attempts
+            return -ENODEV;
+        }
+        return static_cast<int64_t>(frames);
+    };
+    dev.on_read = [&] { stop = dev.reads >= 30; };
+    CaptureLoop loop(dev, sink, nullptr, options(), stats);
+    loop.run(stop);
+    const auto lost = sink.of(RecordKind::device_lost);
+    ASSERT_EQ(lost.size(), 1U);
+    EXPECT_EQ(lost[0].at_frame, 19U * 480U + 100U);  // after the short read's frames
+    EXPECT_EQ(lost[0].session, 1U);
+    EXPECT_NE(std::string(lost[0].detail).find("errno=19"), std::string::npos);
+    EXPECT_EQ(dev.opens, 1 + 3 + 1);
+    const auto back = sink.of(RecordKind::device_back);
+    ASSERT_EQ(back.size(), 1U);
+    EXPECT_EQ(back[0].session, 2U);
+    const auto starts = sink.of(RecordKind::session_start);
+    ASSERT_EQ(starts.size(), 2U);
+    EXPECT_EQ(starts[1].session, 2U);
+    EXPECT_EQ(starts[1].at_frame, 0U);
+    EXPECT_EQ(stats.sessions.load(), 2U);
+    // The short read's 100 frames were handed over before the loss.
+    EXPECT_EQ(sink.audio[(19U * 480U + 99U) * 2], static_cast<int16_t>(19 * 480 + 99));
+}
+
+TEST(CaptureLoop, ConfigurationErrorIsNotRetried) {
+    class Refusing final : public framestamp::CaptureSource {
+      public:
+        int opens = 0;
+        framestamp::OpenResult open(const framestamp::CaptureParams&) override {
+            ++opens;
+            framestamp::OpenResult r;
+            r.error = -EINVAL;
+            r.message = "'x' cannot capture at exactly 44100 Hz";
+            return r;
+        }
+        int64_t read(void*, uint64_t) override { return -EIO; }
+        int status(framestamp::StatusReading*) override { return -EIO; }
+        int restart() override { return -EIO; }
+        void close() override {}
+    } dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    CaptureLoop loop(dev, sink, nullptr, options(), stats);
+    loop.run(stop);
+    EXPECT_EQ(dev.opens, 1);
+    EXPECT_TRUE(stats.failed.load());
+    EXPECT_NE(loop.failure().find("44100"), std::string::npos);
+}
+
+TEST(CaptureLoop, FullRingNeverBlocksAndIsAccountedExactly) {
+    FakeDevice dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    dev.on_read = [&] {
+        sink.space = (dev.reads >= 10 && dev.reads < 15) ? 0 : UINT64_MAX;  // writer stuck
+        stop = dev.reads >= 20;
+    };
+    CaptureLoop loop(dev, sink, nullptr, options(), stats);
+    loop.run(stop);
+    const auto ro = sink.of(RecordKind::ring_overflow);
+    ASSERT_EQ(ro.size(), 1U);
+    EXPECT_EQ(ro[0].at_frame, 9U * 480U);
+    EXPECT_EQ(ro[0].frames, 5 * 480);
+    EXPECT_TRUE(ro[0].fill);
+    EXPECT_EQ(sink.audio_frames, 15U * 480U);
+    // Points keep tracking the card through the gap.
+    const auto points = sink.of(RecordKind::point);
+    EXPECT_EQ(points.back().hw_frame, 20U * 480U + dev.avail_after_read);
+    // The ring_overflow record comes before the audio that follows the gap: after point 9.
+    std::size_t ro_index = 0;
+    for (std::size_t i = 0; i < sink.records.size(); ++i) {
+        if (sink.records[i].kind == RecordKind::ring_overflow) {
+            ro_index = i;
+        }
+    }
+    EXPECT_LT(sink.records[ro_index].at_frame, sink.records[ro_index + 1].at_frame);
+}
+
+TEST(CaptureLoop, ClockStepIsReported) {
+    FakeDevice dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    dev.on_read = [&] {
+        if (dev.reads == 30) {
+            dev.rt0_ns += 2'000'000;  // realtime steps 2 ms forward
+        }
+        stop = dev.reads >= 40;
+    };
+    CaptureLoop loop(dev, sink, nullptr, options(), stats);
+    loop.run(stop);
+    const auto steps = sink.of(RecordKind::clock_step);
+    ASSERT_EQ(steps.size(), 1U);
+    EXPECT_EQ(steps[0].frames, 2'000'000);
+    EXPECT_NE(std::string(steps[0].detail).find("step_ns=2000000"), std::string::npos);
+}
+
+}  // namespace
