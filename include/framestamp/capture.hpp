@@ -171,6 +171,7 @@ class CaptureLoop {
     void push_event(CaptureRecord r, const std::atomic<bool>& stop);
     void handle_overrun(const std::atomic<bool>& stop);
     void push_audio_or_drop(const void* data, uint64_t frames);
+    void flush_pending_drop();
     void maybe_sample_sync(int64_t mono_ns);
 
     CaptureSource& source_;

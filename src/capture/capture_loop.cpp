@@ -186,7 +186,9 @@ bool CaptureLoop::take_point(uint64_t stream_base) {
         first_point_ = pt;
     }
     last_point_ = pt;
-    sink_.push_record(pt);  // a full record queue drops points, never audio or events
+    if (pending_drop_frames_ == 0) {
+        sink_.push_record(pt);  // a full record queue drops points, never audio or events
+    }
     return true;
 }
 
@@ -277,41 +279,47 @@ void CaptureLoop::push_event(CaptureRecord r, const std::atomic<bool>& stop) {
 }
 
 void CaptureLoop::push_audio_or_drop(const void* data, uint64_t frames) {
-    if (pending_drop_frames_ > 0 && sink_.audio_space_frames() >= frames) {
-        // The writer is back: account for what could not be handed over.
-        CaptureRecord ro;
-        ro.kind = RecordKind::ring_overflow;
-        ro.at_frame = pending_drop_at_;
-        ro.realtime_ns = realtime_ns();
-        ro.monotonic_raw_ns = monotonic_raw_ns();
-        ro.frames = static_cast<int64_t>(pending_drop_frames_);
-        // Unlike an overrun, the count is exact, so these frames are always filled: the index
-        // keeps tracking the card exactly.
-        ro.fill = true;
-        record_set_detail(ro, fmt::format("filled=silence;lost_frames={}", pending_drop_frames_));
-        ro.session = session_;
-        if (sink_.push_record(ro)) {
-            spdlog::warn(
-                "writer fell behind on '{}': {} frames could not be buffered, filled "
-                "with silence",
-                opt_.params.device, pending_drop_frames_);
-            pending_drop_frames_ = 0;
-        }
-    }
     if (pending_drop_frames_ == 0 && sink_.audio_space_frames() >= frames) {
         sink_.push_audio(data, frames);
         session_frames_ += frames;
         return;
     }
-    // Ring full: the writer is stalled longer than the ring is deep. Never wait: drop, count,
-    // and keep the session frame index tracking the card (filled later by the writer).
+    // Ring full: the writer is stalled longer than the ring is deep. Never wait: drop, count, and
+    // keep the session frame index tracking the card. Unlike an overrun the count is exact, so the
+    // frames are always filled (by the writer) and the index stays exact.
     if (pending_drop_frames_ == 0) {
         pending_drop_at_ = session_frames_;
         stats_.ring_overflows.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn(
+            "writer fell behind on '{}': audio ring full, dropping and filling with "
+            "silence",
+            opt_.params.device);
     }
     pending_drop_frames_ += frames;
     session_frames_ += frames;
     stats_.frames_lost.fetch_add(frames, std::memory_order_relaxed);
+    flush_pending_drop();
+}
+
+void CaptureLoop::flush_pending_drop() {
+    if (pending_drop_frames_ == 0) {
+        return;
+    }
+    // One record per dropped stretch, pushed before any later audio or point, so the writer sees
+    // them in frame order. If even the record queue is full it is retried with the next read, and
+    // points are held back meanwhile (take_point).
+    CaptureRecord ro;
+    ro.kind = RecordKind::ring_overflow;
+    ro.session = session_;
+    ro.at_frame = pending_drop_at_;
+    ro.realtime_ns = realtime_ns();
+    ro.monotonic_raw_ns = monotonic_raw_ns();
+    ro.frames = static_cast<int64_t>(pending_drop_frames_);
+    ro.fill = true;
+    record_set_detail(ro, fmt::format("filled=silence;lost_frames={}", pending_drop_frames_));
+    if (sink_.push_record(ro)) {
+        pending_drop_frames_ = 0;
+    }
 }
 
 void CaptureLoop::maybe_sample_sync(int64_t mono_ns) {
