@@ -145,3 +145,28 @@ TEST_F(TimingLogTest, DestructorClosesAndRenames) {
 }
 
 }  // namespace
+
+#include "framestamp/utc.hpp"
+
+namespace {
+
+TEST(Utc, FormatsAndFloorsCorrectly) {
+    // 2026-11-24T06:00:00.000123456Z
+    const int64_t t = 1'795'500'000'000'000'000 + 123'456;
+    const framestamp::UtcTime u = framestamp::utc_from_ns(t);
+    EXPECT_EQ(u.year, 2026);
+    EXPECT_EQ(u.month, 11);
+    EXPECT_EQ(u.day, 24);
+    EXPECT_EQ(u.hour, 6);
+    EXPECT_EQ(u.minute, 0);
+    EXPECT_EQ(framestamp::utc_compact(t), framestamp::utc_compact(t - 123'456));
+    EXPECT_EQ(framestamp::utc_iso_ns(t).substr(19), ".000123456Z");
+    EXPECT_EQ(framestamp::utc_iso_us(t).substr(19), ".000123Z");
+    EXPECT_EQ(framestamp::utc_session_id(t).size(), 23U);
+    // Before 1970 floors towards the past, not towards zero.
+    EXPECT_EQ(framestamp::utc_iso_ns(-1), "1969-12-31T23:59:59.999999999Z");
+    EXPECT_EQ(framestamp::utc_date(0), "1970-01-01");
+    EXPECT_EQ(framestamp::utc_compact(951'782'400LL * 1'000'000'000), "20000229T000000Z");
+}
+
+}  // namespace
