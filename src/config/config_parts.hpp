@@ -1,0 +1,60 @@
+// Internals shared by the config loader's source files.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/yaml_map.hpp"
+#include "framestamp/config.hpp"
+
+namespace framestamp::config_detail {
+
+inline constexpr std::size_t kMaxStreams = 16;
+// Largest capture -> writer ring of one stream, in bytes.
+inline constexpr uint64_t kMaxRingBytes = uint64_t{1} << 30;
+// A RIFF/WAVE file's sizes are 32-bit: the whole file must stay below 4 GiB.
+inline constexpr uint64_t kMaxWavFileBytes = (uint64_t{1} << 32) - 1;
+// Room reserved for the WAV header and metadata chunks (fmt, LIST/INFO, PEAK, ...) when checking
+// that a chunk fits; far more than libsndfile writes.
+inline constexpr uint64_t kWavHeaderAllowanceBytes = 64 * 1024;
+
+// Key names at each level, in documentation order.
+inline constexpr std::string_view kTopKeys[] = {"data_dir",
+                                                "timing_points_per_s",
+                                                "sync_sample_interval_s",
+                                                "clock_step_threshold_us",
+                                                "min_free_disk_mib",
+                                                "log_level",
+                                                "site",
+                                                "streams"};
+inline constexpr std::string_view kSiteKeys[] = {"recorder_id", "site",        "latitude",
+                                                 "longitude",   "elevation_m", "notes"};
+inline constexpr std::string_view kStreamKeys[] = {
+    "name",          "device",           "rate_hz",      "channels",      "format",
+    "period_frames", "buffer_frames",    "ring_seconds", "chunk_seconds", "file_format",
+    "flac_level",    "flush_interval_s", "overrun_fill", "hardware"};
+inline constexpr std::string_view kHardwareKeys[] = {"make", "model", "serial"};
+
+inline constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warning", "error"};
+inline constexpr std::string_view kSampleFormats[] = {"S16_LE", "S24_LE", "S24_3LE", "S32_LE",
+                                                      "FLOAT_LE"};
+inline constexpr std::string_view kFileFormats[] = {"flac", "wav", "rf64"};
+inline constexpr std::string_view kOverrunFills[] = {"silence", "none"};
+
+// Hints for a key given at the wrong level ("'rate_hz' belongs in each entry under 'streams'").
+std::string hint_for_top_level(std::string_view key);
+std::string hint_for_stream(std::string_view key);
+
+// "1.8 MiB", "16.6 GiB".
+std::string human_bytes(uint64_t bytes);
+
+// Parses streams (a YAML list, already known to be one) into out, reporting every problem, then
+// checks the streams against each other (duplicate names and hardware devices).
+void parse_streams(const YAML::Node& list, IssueList& issues, std::vector<StreamConfig>& out);
+
+}  // namespace framestamp::config_detail
