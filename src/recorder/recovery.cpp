@@ -1,0 +1,191 @@
+// Start-up recovery of chunks a crash (power cut, kill -9) left as .partial.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+#include "framestamp/recorder.hpp"
+#include "framestamp/timing_log.hpp"
+
+namespace framestamp {
+
+namespace {
+
+namespace fsys = std::filesystem;
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// First session frame of a chunk from its timing log's chunk_open row.
+std::optional<uint64_t> chunk_open_frame(const std::string& text) {
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("chunk_open,", 0) == 0) {
+            const std::size_t a = line.find(',');
+            const std::size_t b = line.find(',', a + 1);
+            try {
+                return std::stoull(line.substr(a + 1, b - a - 1));
+            } catch (const std::exception&) {
+                return std::nullopt;
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+// Closes a timing log left as .partial: cuts a torn last line, appends crash_recovery and
+// chunk_close rows, syncs and renames it. Returns false (and logs) on failure.
+bool close_partial_log(const fsys::path& partial, std::optional<uint64_t> first_frame,
+                       std::optional<uint64_t> frames, const std::string& what) {
+    std::string text;
+    {
+        std::ifstream in(partial, std::ios::binary);
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        text = ss.str();
+    }
+    std::size_t torn = 0;
+    const std::size_t last_nl = text.rfind('\n');
+    if (last_nl != std::string::npos && last_nl + 1 < text.size()) {
+        torn = text.size() - last_nl - 1;
+        text.resize(last_nl + 1);
+    }
+    if (text.empty()) {
+        text = std::string(kTimingLogHeader) + "\n";
+    }
+    if (!first_frame) {
+        first_frame = chunk_open_frame(text);
+    }
+    const uint64_t first = first_frame.value_or(0);
+    const uint64_t end = first + frames.value_or(0);
+    const int64_t now = realtime_ns();
+    const int64_t raw = monotonic_raw_ns();
+    std::string detail = what;
+    if (torn > 0) {
+        detail += fmt::format(";torn_log_bytes_dropped={}", torn);
+    }
+    timing_row_format(
+        text,
+        {.kind = "crash_recovery",
+         .session_frame = end,
+         .realtime_ns = now,
+         .monotonic_raw_ns = raw,
+         .frames = frames ? std::optional<int64_t>(static_cast<int64_t>(*frames)) : std::nullopt,
+         .detail = detail},
+        first);
+    timing_row_format(
+        text,
+        {.kind = "chunk_close",
+         .session_frame = end,
+         .realtime_ns = now,
+         .monotonic_raw_ns = raw,
+         .frames = frames ? std::optional<int64_t>(static_cast<int64_t>(*frames)) : std::nullopt,
+         .detail = "closed_by=crash_recovery"},
+        first);
+    fsys::path final_path = partial;
+    final_path.replace_extension();  // drop ".partial"
+    const fsys::path tmp = fsys::path(partial.string() + ".tmp");
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        spdlog::error("recovery: cannot create {}: {}", tmp.string(), std::strerror(errno));
+        return false;
+    }
+    const int err = write_all(fd, text.data(), text.size());
+    const bool synced = ::fsync(fd) == 0;
+    ::close(fd);
+    if (err != 0 || !synced) {
+        spdlog::error("recovery: cannot write {}: {}", tmp.string(),
+                      std::strerror(err != 0 ? err : errno));
+        fsys::remove(tmp);
+        return false;
+    }
+    std::error_code ec;
+    if (fsys::exists(final_path, ec)) {
+        spdlog::error("recovery: {} exists; leaving {} as it is", final_path.string(),
+                      partial.string());
+        fsys::remove(tmp);
+        return false;
+    }
+    // The rewritten copy replaces the .partial under its final name; the .partial goes last.
+    fsys::rename(tmp, final_path, ec);
+    if (ec) {
+        spdlog::error("recovery: cannot rename {}: {}", tmp.string(), ec.message());
+        return false;
+    }
+    fsys::remove(partial, ec);
+    fsync_parent_dir(final_path);
+    return true;
+}
+
+}  // namespace
+
+StreamRecoveryReport recover_stream_dir(const fsys::path& data_dir, const std::string& stream) {
+    StreamRecoveryReport report;
+    const fsys::path dir = data_dir / stream;
+    std::error_code ec;
+    if (!fsys::is_directory(dir, ec)) {
+        return report;
+    }
+    std::vector<fsys::path> audio;
+    std::vector<fsys::path> logs;
+    for (fsys::recursive_directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (ends_with(name, ".timing.csv.partial")) {
+            logs.push_back(it->path());
+        } else if (ends_with(name, ".flac.partial") || ends_with(name, ".wav.partial")) {
+            audio.push_back(it->path());
+        }
+    }
+    for (const fsys::path& partial : audio) {
+        fsys::path final_audio = partial;
+        final_audio.replace_extension();
+        const fsys::path log_partial =
+            fsys::path(timing_log_path_for(final_audio).string() + ".partial");
+        FileResult<RecoveryReport> r = recover_partial(partial);
+        if (!r) {
+            ++report.failures;
+            spdlog::error("recovery: {}: {}", partial.string(), r.error().message);
+            continue;
+        }
+        const RecoveryReport& rep = r.value();
+        const bool quarantined = rep.method == RecoveryMethod::quarantined;
+        quarantined ? ++report.audio_quarantined : ++report.audio_recovered;
+        spdlog::warn("recovered {} after a crash: {} ({} frames)", partial.string(), rep.detail,
+                     rep.frames_recovered);
+        if (fsys::exists(log_partial, ec)) {
+            const std::string what =
+                fmt::format("audio={};method={};frames_recovered={};bytes_dropped={}",
+                            rep.path.filename().string(), recovery_method_name(rep.method),
+                            rep.frames_recovered, rep.bytes_dropped);
+            if (close_partial_log(
+                    log_partial, rep.first_session_frame,
+                    quarantined ? std::nullopt : std::optional<uint64_t>(rep.frames_recovered),
+                    what)) {
+                ++report.logs_closed;
+            } else {
+                ++report.failures;
+            }
+            std::erase(logs, log_partial);
+        }
+    }
+    // Logs whose audio was already closed (a crash between the two renames), or had none.
+    for (const fsys::path& log_partial : logs) {
+        if (close_partial_log(log_partial, std::nullopt, std::nullopt, "audio=none_partial")) {
+            ++report.logs_closed;
+            spdlog::warn("recovery: closed timing log {}", log_partial.string());
+        } else {
+            ++report.failures;
+        }
+    }
+    return report;
+}
+
+}  // namespace framestamp

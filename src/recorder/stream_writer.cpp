@@ -1,0 +1,523 @@
+#include "recorder/stream_writer.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "framestamp/utc.hpp"
+
+namespace framestamp {
+
+namespace {
+
+constexpr int64_t kNsPerS = 1'000'000'000;
+constexpr int64_t kRetryOpenNs = 2 * kNsPerS;
+// The ring holds seconds of audio; waking 20 times a second keeps writes large and CPU low.
+constexpr auto kIdleSleep = std::chrono::milliseconds(50);
+
+const char* overrun_kind(RecordKind k) {
+    return k == RecordKind::overrun ? "overrun" : "ring_overflow";
+}
+
+}  // namespace
+
+StreamWriter::StreamWriter(const StreamSetup& setup, RingSinkImpl& sink, WriterStats& stats)
+    : setup_(setup),
+      sink_(sink),
+      stats_(stats),
+      frame_bytes_(sink.frame_bytes()),
+      estimator_(setup.capture.params.rate_hz),
+      policy_(setup.chunk_seconds),
+      zeros_((64 * 1024 / frame_bytes_ + 1) * frame_bytes_, 0) {}
+
+void StreamWriter::run(const std::atomic<bool>& capture_done) {
+    for (;;) {
+        // Read the flag before draining, so that everything pushed before it was set is drained.
+        const bool done = capture_done.load(std::memory_order_acquire);
+        const bool progress = step();
+        maybe_flush(monotonic_ns());
+        if (!progress) {
+            if (done) {
+                break;
+            }
+            std::this_thread::sleep_for(kIdleSleep);
+        }
+    }
+    finish("shutdown");
+}
+
+bool StreamWriter::step() {
+    bool progress = false;
+    for (;;) {
+        uint64_t limit = UINT64_MAX;
+        const RingRegions<const CaptureRecord> recs = sink_.records().read_regions(1);
+        if (!recs.empty()) {
+            const CaptureRecord& r = recs.first.front();
+            // Records of a new session come after everything of the old one; within a session a
+            // record waits until the audio before it has been consumed.
+            const bool due =
+                !in_session_ || r.session != session_number_ || r.at_frame <= consumed_;
+            if (due) {
+                const CaptureRecord copy = r;
+                sink_.records().commit_read(1);
+                handle(copy);
+                progress = true;
+                continue;
+            }
+            limit = r.at_frame - consumed_;
+        }
+        const RingRegions<const unsigned char> audio = sink_.audio().read_regions();
+        const uint64_t frames = std::min<uint64_t>(limit, audio.size() / frame_bytes_);
+        if (frames == 0) {
+            break;
+        }
+        // Whole frames from the first region; a frame split by the ring's end is reassembled.
+        const std::size_t bytes = frames * frame_bytes_;
+        const std::size_t in_first = std::min(bytes, audio.first.size());
+        const std::size_t whole_first = in_first / frame_bytes_ * frame_bytes_;
+        consume(audio.first.data(), whole_first / frame_bytes_);
+        std::size_t done = whole_first;
+        if (done < bytes && in_first > whole_first) {
+            std::vector<unsigned char> frame(frame_bytes_);
+            const std::size_t head = in_first - whole_first;
+            std::memcpy(frame.data(), audio.first.data() + whole_first, head);
+            std::memcpy(frame.data() + head, audio.second.data(), frame_bytes_ - head);
+            consume(frame.data(), 1);
+            done += frame_bytes_;
+        }
+        if (done < bytes) {
+            const std::size_t offset = done - audio.first.size();
+            consume(audio.second.data() + offset, (bytes - done) / frame_bytes_);
+        }
+        sink_.audio().commit_read(bytes);
+        progress = true;
+    }
+    return progress;
+}
+
+void StreamWriter::handle(const CaptureRecord& r) {
+    const std::string detail = r.detail;
+    switch (r.kind) {
+        case RecordKind::session_start:
+            start_session(r);
+            return;
+        case RecordKind::device_back:
+            row({.kind = "device_back",
+                 .session_frame = 0,
+                 .realtime_ns = r.realtime_ns,
+                 .monotonic_raw_ns = r.monotonic_raw_ns},
+                detail);
+            return;
+        case RecordKind::point:
+            estimator_.add(r.hw_frame, r.realtime_ns);
+            rt_minus_raw_ns_ = r.realtime_ns - r.monotonic_raw_ns;
+            if (estimator_.ready()) {
+                stats_.drift_ppm.store(estimator_.ppm(), std::memory_order_relaxed);
+                stats_.drift_known.store(true, std::memory_order_relaxed);
+            }
+            row({.kind = "point",
+                 .session_frame = r.hw_frame,
+                 .realtime_ns = r.realtime_ns,
+                 .monotonic_raw_ns = r.monotonic_raw_ns,
+                 .window_ns = r.window_ns,
+                 .delay_frames = r.delay_frames});
+            return;
+        case RecordKind::overrun:
+        case RecordKind::ring_overflow: {
+            TimingRow t{.kind = overrun_kind(r.kind),
+                        .session_frame = r.at_frame,
+                        .realtime_ns = r.realtime_ns,
+                        .monotonic_raw_ns = r.monotonic_raw_ns,
+                        .frames = r.frames};
+            if (r.kind == RecordKind::ring_overflow) {
+                // Consecutive stretches (one per dropped read) become one row.
+                if (overflow_row_ && overflow_row_->row.session_frame +
+                                             static_cast<uint64_t>(*overflow_row_->row.frames) ==
+                                         r.at_frame) {
+                    *overflow_row_->row.frames += r.frames;
+                    overflow_row_->detail =
+                        fmt::format("filled=silence;lost_frames={}", *overflow_row_->row.frames);
+                } else {
+                    flush_overflow_row();
+                    overflow_row_ = PendingRow{t, detail};
+                }
+            } else {
+                row(t, detail);
+            }
+            if (r.fill && r.frames > 0) {
+                consume(nullptr, static_cast<uint64_t>(r.frames));
+            } else if (r.kind == RecordKind::overrun) {
+                // Not filled: the frame index no longer tracks time across the gap.
+                estimator_.reset();
+            }
+            return;
+        }
+        case RecordKind::device_lost:
+            row({.kind = "device_lost",
+                 .session_frame = r.at_frame,
+                 .realtime_ns = r.realtime_ns,
+                 .monotonic_raw_ns = r.monotonic_raw_ns},
+                detail);
+            end_session();
+            return;
+        case RecordKind::clock_step:
+            row({.kind = "clock_step",
+                 .session_frame = r.hw_frame,
+                 .realtime_ns = r.realtime_ns,
+                 .monotonic_raw_ns = r.monotonic_raw_ns},
+                detail);
+            estimator_.reset();
+            return;
+        case RecordKind::sync:
+            row({.kind = "sync",
+                 .session_frame = r.at_frame,
+                 .realtime_ns = r.realtime_ns,
+                 .monotonic_raw_ns = r.monotonic_raw_ns,
+                 .sync_status = r.sync_status,
+                 .sync_offset_ns = r.sync_offset_ns,
+                 .sync_esterror_ns = r.sync_esterror_ns,
+                 .sync_maxerror_ns = r.sync_maxerror_ns},
+                detail);
+            return;
+    }
+}
+
+void StreamWriter::start_session(const CaptureRecord& r) {
+    if (in_session_) {
+        end_session();
+    }
+    in_session_ = true;
+    session_number_ = r.session;
+    session_id_ = utc_session_id(r.realtime_ns);
+    session_detail_ = r.detail;
+    session_start_rt_ns_ = r.realtime_ns;
+    rt_minus_raw_ns_ = r.realtime_ns - r.monotonic_raw_ns;
+    consumed_ = 0;
+    emitted_ = 0;
+    gap_frames_ = 0;
+    first_chunk_opened_ = false;
+    staged_.clear();
+    estimator_.reset();
+    policy_.reset();
+    row({.kind = "session_start",
+         .session_frame = 0,
+         .realtime_ns = r.realtime_ns,
+         .monotonic_raw_ns = r.monotonic_raw_ns},
+        session_detail_);
+}
+
+void StreamWriter::end_session() {
+    maybe_open_first_chunk(true);
+    close_chunk();
+    if (!pending_rows_.empty()) {
+        spdlog::info("{}: session {} ended before any audio was written", setup_.name, session_id_);
+        pending_rows_.clear();
+    }
+    in_session_ = false;
+}
+
+void StreamWriter::consume(const unsigned char* data, uint64_t n) {
+    if (n == 0) {
+        return;
+    }
+    consumed_ += n;
+    if (!first_chunk_opened_) {
+        if (data != nullptr) {
+            staged_.insert(staged_.end(), data, data + n * frame_bytes_);
+        } else {
+            staged_.resize(staged_.size() + n * frame_bytes_, 0);
+        }
+        maybe_open_first_chunk(false);
+        return;
+    }
+    emit(data, n);
+}
+
+void StreamWriter::maybe_open_first_chunk(bool force) {
+    if (first_chunk_opened_ || !in_session_) {
+        return;
+    }
+    const uint64_t staged_frames = staged_.size() / frame_bytes_;
+    const uint64_t wait_frames =
+        static_cast<uint64_t>(setup_.first_chunk_wait_s) * setup_.capture.params.rate_hz;
+    if (staged_frames == 0 || (!force && !estimator_.ready() && staged_frames < wait_frames)) {
+        return;
+    }
+    // The drift estimate is ready (or we waited long enough): the first chunk's start time is
+    // now known as well as it will be.
+    first_chunk_opened_ = true;
+    std::vector<unsigned char> data = std::move(staged_);
+    staged_.clear();
+    emit(data.data(), staged_frames);
+}
+
+void StreamWriter::emit(const unsigned char* data, uint64_t n) {
+    while (n > 0) {
+        if (!chunk_ && !open_chunk(emitted_, std::nullopt)) {
+            // No file to write to (disk error): these frames are lost; the next chunk's log
+            // says where and how many.
+            if (gap_frames_ == 0) {
+                gap_first_ = emitted_;
+            }
+            gap_frames_ += n;
+            emitted_ += n;
+            stats_.frames_dropped.fetch_add(n, std::memory_order_relaxed);
+            return;
+        }
+        const std::optional<uint64_t> boundary =
+            policy_.next_boundary(estimator_, chunk_first_, emitted_ + n);
+        uint64_t m = n;
+        if (boundary) {
+            m = *boundary > emitted_ ? std::min(n, *boundary - emitted_) : 0;
+        }
+        if (m > 0) {
+            if (!write_frames(data, m)) {
+                // The chunk failed and was closed; what it could not take is dropped.
+                continue;
+            }
+            emitted_ += m;
+            n -= m;
+            if (data != nullptr) {
+                data += m * frame_bytes_;
+            }
+        }
+        if (boundary && emitted_ >= *boundary) {
+            close_chunk();
+            open_chunk(emitted_, policy_.boundary_utc_ns());
+        }
+    }
+}
+
+bool StreamWriter::write_frames(const unsigned char* data, uint64_t n) {
+    FileStatus st;
+    if (data != nullptr) {
+        st = chunk_->write(data, n);
+    } else {
+        const uint64_t per = zeros_.size() / frame_bytes_;
+        for (uint64_t done = 0; done < n && st.ok();) {
+            const uint64_t k = std::min(per, n - done);
+            st = chunk_->write(zeros_.data(), k);
+            done += k;
+        }
+    }
+    if (st.ok()) {
+        stats_.frames_written.fetch_add(n, std::memory_order_relaxed);
+        return true;
+    }
+    stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("{}: {}; closing the chunk, retrying in {} s", setup_.name, st.error().message,
+                  kRetryOpenNs / kNsPerS);
+    const uint64_t file_end = chunk_first_ + chunk_->frames_written();
+    row({.kind = "write_error",
+         .session_frame = file_end,
+         .realtime_ns = realtime_ns(),
+         .monotonic_raw_ns = monotonic_raw_ns()},
+        fmt::format("error={}", st.error().message));
+    close_chunk();
+    // Frames between what the file holds and what we were asked to write are lost.
+    gap_first_ = file_end;
+    gap_frames_ = emitted_ - file_end;
+    retry_open_mono_ns_ = monotonic_ns() + kRetryOpenNs;
+    return false;
+}
+
+bool StreamWriter::open_chunk(uint64_t first_frame, std::optional<int64_t> name_utc_ns) {
+    if (monotonic_ns() < retry_open_mono_ns_) {
+        return false;
+    }
+    const int64_t first_utc = utc_of(first_frame);
+    int64_t name_ns = 0;
+    if (name_utc_ns) {
+        name_ns = *name_utc_ns;
+    } else {
+        const auto from_policy = ChunkPolicy::session_name_ns(estimator_, first_frame);
+        name_ns =
+            from_policy ? *from_policy : first_utc - ((first_utc % kNsPerS) + kNsPerS) % kNsPerS;
+    }
+    std::filesystem::path path;
+    for (int serial = 0; serial < 1000; ++serial) {
+        path = chunk_audio_path(setup_.data_dir, setup_.name, name_ns, setup_.file_format, serial);
+        std::error_code ec;
+        if (!std::filesystem::exists(path, ec) &&
+            !std::filesystem::exists(partial_path_for(path), ec) &&
+            !std::filesystem::exists(timing_log_path_for(path), ec)) {
+            break;
+        }
+    }
+    std::error_code ec;
+    const bool made_dir = std::filesystem::create_directories(path.parent_path(), ec);
+    if (made_dir) {
+        // New folders (date, perhaps stream): their entries must be durable too.
+        fsync_parent_dir(path.parent_path());
+        fsync_parent_dir(path.parent_path().parent_path());
+    }
+    if (ec) {
+        spdlog::error("{}: cannot create {}: {}", setup_.name, path.parent_path().string(),
+                      ec.message());
+        retry_open_mono_ns_ = monotonic_ns() + kRetryOpenNs;
+        return false;
+    }
+    ChunkMetadata meta = setup_.metadata;
+    meta.stream = setup_.name;
+    meta.session = session_id_;
+    meta.first_session_frame = first_frame;
+    meta.first_sample_utc_ns = first_utc;
+    meta.rate_hz = setup_.capture.params.rate_hz;
+    meta.channels = setup_.capture.params.channels;
+    meta.format = setup_.capture.params.format;
+    FileResult<ChunkFile> created =
+        ChunkFile::create(path, setup_.file_format, setup_.flac_level, meta);
+    if (!created) {
+        spdlog::error("{}: {}", setup_.name, created.error().message);
+        stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
+        retry_open_mono_ns_ = monotonic_ns() + kRetryOpenNs;
+        return false;
+    }
+    if (!log_.open(timing_log_path_for(path), first_frame)) {
+        spdlog::error("{}: {}", setup_.name, log_.error());
+    }
+    chunk_.emplace(std::move(created.value()));
+    chunk_first_ = first_frame;
+    const std::string audio_name = path.filename().string();
+    TimingRow start{.kind = "log_start",
+                    .session_frame = first_frame,
+                    .realtime_ns = first_utc,
+                    .monotonic_raw_ns = raw_of(first_utc)};
+    const std::string start_detail = log_start_detail(audio_name);
+    start.detail = start_detail;
+    log_.append(start);
+    for (PendingRow& p : pending_rows_) {
+        p.row.detail = p.detail;
+        log_.append(p.row);
+    }
+    pending_rows_.clear();
+    if (gap_frames_ > 0) {
+        row({.kind = "write_gap",
+             .session_frame = gap_first_,
+             .realtime_ns = utc_of(gap_first_),
+             .monotonic_raw_ns = raw_of(utc_of(gap_first_)),
+             .frames = static_cast<int64_t>(gap_frames_)},
+            "reason=disk");
+        gap_frames_ = 0;
+    }
+    row({.kind = "chunk_open",
+         .session_frame = first_frame,
+         .realtime_ns = first_utc,
+         .monotonic_raw_ns = raw_of(first_utc)},
+        fmt::format("file={}", audio_name));
+    publish_chunk_name(audio_name);
+    next_flush_mono_ns_ = monotonic_ns() + setup_.flush_interval_ns;
+    spdlog::debug("{}: chunk {} opened at session frame {}", setup_.name, audio_name, first_frame);
+    return true;
+}
+
+void StreamWriter::close_chunk() {
+    if (!chunk_) {
+        return;
+    }
+    flush_overflow_row();
+    const std::string name = chunk_->final_path().filename().string();
+    // Close the audio first: if draining the encoder fails, the file holds fewer frames, and the
+    // timing log must say what the file really holds.
+    const FileStatus st = chunk_->close();
+    if (!st) {
+        spdlog::error("{}: {}", setup_.name, st.error().message);
+        stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+    const uint64_t end = chunk_first_ + chunk_->frames_written();
+    const int64_t end_utc = utc_of(end);
+    row({.kind = "chunk_close",
+         .session_frame = end,
+         .realtime_ns = end_utc,
+         .monotonic_raw_ns = raw_of(end_utc),
+         .frames = static_cast<int64_t>(end - chunk_first_)});
+    if (!log_.close()) {
+        spdlog::error("{}: {}", setup_.name, log_.error());
+    }
+    chunk_.reset();
+    stats_.chunks_closed.fetch_add(1, std::memory_order_relaxed);
+    publish_chunk_name({});
+    spdlog::info("{}: chunk {} closed: {} frames", setup_.name, name, end - chunk_first_);
+}
+
+void StreamWriter::finish(std::string_view reason) {
+    if (!in_session_) {
+        return;
+    }
+    maybe_open_first_chunk(true);
+    const int64_t rt = realtime_ns();
+    row({.kind = "shutdown",
+         .session_frame = emitted_,
+         .realtime_ns = rt,
+         .monotonic_raw_ns = monotonic_raw_ns()},
+        fmt::format("reason={}", reason));
+    close_chunk();
+    pending_rows_.clear();
+    in_session_ = false;
+}
+
+void StreamWriter::row(TimingRow r, std::string detail) {
+    flush_overflow_row();
+    if (log_.is_open()) {
+        r.detail = detail;
+        log_.append(r);
+        return;
+    }
+    pending_rows_.push_back(PendingRow{r, std::move(detail)});
+}
+
+void StreamWriter::flush_overflow_row() {
+    if (!overflow_row_) {
+        return;
+    }
+    PendingRow p = std::move(*overflow_row_);
+    overflow_row_.reset();
+    row(p.row, std::move(p.detail));
+}
+
+void StreamWriter::maybe_flush(int64_t mono_ns) {
+    if (!chunk_ || mono_ns < next_flush_mono_ns_) {
+        return;
+    }
+    next_flush_mono_ns_ = mono_ns + setup_.flush_interval_ns;
+    const FileStatus st = chunk_->flush();
+    if (!st) {
+        // The file keeps what reached it; the next write reports the failure and closes it.
+        spdlog::error("{}: {}", setup_.name, st.error().message);
+    }
+    if (!log_.flush()) {
+        spdlog::error("{}: {}", setup_.name, log_.error());
+    }
+}
+
+int64_t StreamWriter::utc_of(uint64_t frame) const {
+    if (!estimator_.empty()) {
+        return estimator_.realtime_of(frame);
+    }
+    // No timing point yet: the nominal rate from the session's start.
+    return session_start_rt_ns_ +
+           static_cast<int64_t>(frame * 1'000'000'000ULL / setup_.capture.params.rate_hz);
+}
+
+int64_t StreamWriter::raw_of(int64_t realtime_ns) const {
+    return realtime_ns - rt_minus_raw_ns_;
+}
+
+std::string StreamWriter::log_start_detail(const std::string& audio_name) const {
+    const auto& p = setup_.capture.params;
+    return fmt::format(
+        "format=framestamp-timing-log;version={};stream={};session={};rate_hz={};channels={};"
+        "sample_format={};device={};recorder={};audio_file={}",
+        kTimingLogVersion, setup_.name, session_id_, p.rate_hz, p.channels,
+        sample_format_name(p.format), p.device, setup_.metadata.recorder_id, audio_name);
+}
+
+void StreamWriter::publish_chunk_name(const std::string& name) {
+    const std::lock_guard<std::mutex> lock(stats_.mutex);
+    stats_.current_chunk = name;
+}
+
+}  // namespace framestamp

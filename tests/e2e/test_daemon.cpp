@@ -1,0 +1,368 @@
+// framestampd end to end, in real time, against emulated sound cards.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+#include "daemon_harness.hpp"
+#include "emu_testkit.hpp"
+#include "fsemu_model.hpp"
+
+namespace {
+
+using e2e::DaemonRun;
+using e2e::LogRow;
+namespace fsys = std::filesystem;
+
+void sleep_s(double s) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(s));
+}
+
+// Concatenated audio of a stream and the concatenated timing-log rows of its chunks.
+struct StreamArchive {
+    std::vector<fsys::path> audio;
+    std::vector<std::vector<LogRow>> logs;
+    std::vector<int16_t> samples;  // interleaved
+    int channels = 0;
+    int64_t frames = 0;
+};
+
+StreamArchive read_stream(const fsys::path& data, const std::string& stream,
+                          const std::string& ext) {
+    StreamArchive a;
+    a.audio = e2e::files_with_suffix(data / stream, ext);
+    for (const auto& f : a.audio) {
+        int ch = 0;
+        int64_t n = 0;
+        auto s = e2e::read_audio_s16(f, &ch, &n);
+        a.channels = ch;
+        a.frames += n;
+        a.samples.insert(a.samples.end(), s.begin(), s.end());
+        fsys::path log = f;
+        log.replace_extension(".timing.csv");
+        a.logs.push_back(e2e::read_timing_log(log));
+    }
+    return a;
+}
+
+uint32_t counter_at(const StreamArchive& a, int64_t frame) {
+    const auto i = static_cast<std::size_t>(frame * a.channels);
+    return fsemu::counter_decode(a.samples[i], a.samples[i + 1]);
+}
+
+// Straight-line fit of realtime (ns, relative to the first point) against session frame.
+struct Line {
+    double f0 = 0;
+    int64_t t0 = 0;
+    double ns_per_frame = 0;
+    double intercept_ns = 0;
+    double at(double frame) const {
+        return static_cast<double>(t0) + intercept_ns + (frame - f0) * ns_per_frame;
+    }
+};
+
+Line fit_points(const std::vector<LogRow>& points) {
+    Line l;
+    l.f0 = static_cast<double>(points.front().i("session_frame"));
+    l.t0 = points.front().i("realtime_ns");
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    const double n = static_cast<double>(points.size());
+    for (const auto& p : points) {
+        const double x = static_cast<double>(p.i("session_frame")) - l.f0;
+        const double y = static_cast<double>(p.i("realtime_ns") - l.t0);
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        sxy += x * y;
+    }
+    l.ns_per_frame = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+    l.intercept_ns = (sy - l.ns_per_frame * sx) / n;
+    return l;
+}
+
+// Two streams in one daemon, 2 s chunks, about 11 s: a counter card for continuity (WAV) and a
+// click card with one-frame pointer steps for timing (FLAC). SIGTERM ends it cleanly.
+TEST(Daemon, ContinuousChunksAndAccurateTimingOnTwoStreams) {
+    DaemonRun run;
+    run.define_card("card_cnt",
+                    "offset_ppm -45\nwander_ppm 2\nwander_period_s 60\n"
+                    "signal counter\ntruth_log \"" +
+                        run.truth_path("card_cnt") + "\"");
+    run.define_card("card_clk",
+                    "offset_ppm 60\ngranularity_frames 1\njitter_us 0\n"
+                    "signal clicks\nclick_delay_us [ 0 250 ]\n"
+                    "truth_log \"" +
+                        run.truth_path("card_clk") + "\"");
+    run.write_config(R"(
+timing_points_per_s: 20
+streams:
+  - name: cnt
+    device: card_cnt
+    chunk_seconds: 2
+    file_format: wav
+    flush_interval_s: 1
+  - name: clk
+    device: card_clk
+    chunk_seconds: 2
+    file_format: flac
+    flush_interval_s: 1
+)");
+    run.start();
+    sleep_s(11.5);
+    ASSERT_EQ(run.stop(SIGTERM), 0) << run.stderr_text();
+    EXPECT_TRUE(e2e::files_with_suffix(run.data_dir(), ".partial").empty());
+
+    // --- continuity: the files together are the card's signal, frame for frame.
+    const StreamArchive cnt = read_stream(run.data_dir(), "cnt", ".wav");
+    ASSERT_GE(cnt.audio.size(), 5U) << "expected at least 4 chunk boundaries";
+    const auto truth = emutest::read_truth(run.truth_path("card_cnt"));
+    const auto starts = emutest::truth_of_kind(truth, "start");
+    ASSERT_EQ(starts.size(), 1U);
+    const auto first_card = static_cast<uint32_t>(starts[0].card_frame);
+    for (int64_t f = 0; f < cnt.frames; ++f) {
+        ASSERT_EQ(counter_at(cnt, f), first_card + static_cast<uint32_t>(f)) << "frame " << f;
+    }
+    // The timing logs agree: contiguous chunks whose sizes add up to the audio.
+    uint64_t expected_first = 0;
+    int64_t total = 0;
+    for (std::size_t i = 0; i < cnt.logs.size(); ++i) {
+        const auto open = e2e::rows_of(cnt.logs[i], "chunk_open");
+        const auto close = e2e::rows_of(cnt.logs[i], "chunk_close");
+        ASSERT_EQ(open.size(), 1U);
+        ASSERT_EQ(close.size(), 1U);
+        EXPECT_EQ(static_cast<uint64_t>(open[0].i("session_frame")), expected_first);
+        expected_first = static_cast<uint64_t>(close[0].i("session_frame"));
+        total += close[0].i("frames");
+        if (i > 0) {
+            // Every chunk after the first starts at the frame nearest a 2 s UTC multiple: check
+            // against the truth (the card frame's true sampling time).
+            const int64_t card = static_cast<int64_t>(first_card) + open[0].i("session_frame");
+            int64_t true_ns = 0;
+            for (std::size_t k = 1; k < truth.size(); ++k) {
+                if (truth[k].kind == "point" && truth[k].card_frame >= card) {
+                    const auto& a = truth[k - 1];
+                    const auto& b = truth[k];
+                    true_ns = a.realtime_ns + (b.realtime_ns - a.realtime_ns) *
+                                                  (card - a.card_frame) /
+                                                  (b.card_frame - a.card_frame);
+                    break;
+                }
+            }
+            const int64_t from_boundary = true_ns % 2'000'000'000;
+            const int64_t err = std::min(from_boundary, 2'000'000'000 - from_boundary);
+            EXPECT_LT(err, 2'000'000)
+                << cnt.audio[i] << " starts " << err << " ns off its boundary";
+            // Named after its boundary: an even second.
+            const std::string name = cnt.audio[i].filename().string();
+            const int sec = std::stoi(name.substr(name.find('T') + 5, 2));
+            EXPECT_EQ(sec % 2, 0) << name;
+        }
+    }
+    EXPECT_EQ(total, cnt.frames);
+    const auto stops = emutest::truth_of_kind(truth, "stop");
+    ASSERT_EQ(stops.size(), 1U);
+    EXPECT_LE(static_cast<uint64_t>(cnt.frames), stops[0].stream_frame);
+
+    // --- timing: a straight line through the click stream's points recovers the card.
+    const StreamArchive clk = read_stream(run.data_dir(), "clk", ".flac");
+    std::vector<LogRow> points;
+    for (const auto& log : clk.logs) {
+        for (const auto& p : e2e::rows_of(log, "point")) {
+            points.push_back(p);
+        }
+    }
+    ASSERT_GT(points.size(), 150U);
+    const Line line = fit_points(points);
+    const double ppm = (1e9 / 48000.0 / line.ns_per_frame - 1.0) * 1e6;
+    std::printf("fitted card rate: %+.3f ppm (card: +60 ppm)\n", ppm);
+    EXPECT_NEAR(ppm, 60.0, 1.0);
+
+    const auto clicks =
+        emutest::truth_of_kind(emutest::read_truth(run.truth_path("card_clk")), "click");
+    int checked = 0;
+    double worst_us = 0;
+    for (const auto& c : clicks) {
+        if (static_cast<int64_t>(c.stream_frame) >= clk.frames) {
+            continue;
+        }
+        const auto ch = static_cast<std::size_t>(c.channel);
+        const auto f = static_cast<std::size_t>(c.stream_frame);
+        // The click is in the audio where the truth says...
+        ASSERT_GT(clk.samples[f * 2 + ch], 8000) << "no click at frame " << f;
+        ASSERT_LT(clk.samples[(f - 1) * 2 + ch], 8000);
+        // ...and the timing log puts it at its true time.
+        const double err_us =
+            (line.at(static_cast<double>(f)) - static_cast<double>(c.realtime_ns)) / 1000.0;
+        worst_us = std::max(worst_us, std::fabs(err_us));
+        EXPECT_LT(std::fabs(err_us), 100.0) << "click at frame " << f;
+        ++checked;
+    }
+    std::printf("%d clicks placed in UTC, worst error %.1f us\n", checked, worst_us);
+    EXPECT_GE(checked, 16);
+}
+
+// A stall longer than the buffer overruns the card: the lost frames are counted from the
+// timestamps to within one pointer step, filled with silence, and the index keeps tracking.
+TEST(Daemon, OverrunIsAccountedAndFilled) {
+    DaemonRun run;
+    run.define_card("card_ovr",
+                    "offset_ppm 20\nsignal counter\nstall_at_s 3\nstall_s 0.6\n"
+                    "truth_log \"" +
+                        run.truth_path("card_ovr") + "\"");
+    run.write_config(R"(
+streams:
+  - name: ovr
+    device: card_ovr
+    period_frames: 480
+    buffer_frames: 4800
+    chunk_seconds: 60
+    file_format: wav
+    flush_interval_s: 1
+)");
+    run.start();
+    sleep_s(6);
+    ASSERT_EQ(run.stop(SIGTERM), 0) << run.stderr_text();
+    const StreamArchive a = read_stream(run.data_dir(), "ovr", ".wav");
+    std::vector<LogRow> overruns;
+    for (const auto& log : a.logs) {
+        for (const auto& r : e2e::rows_of(log, "overrun")) {
+            overruns.push_back(r);
+        }
+    }
+    ASSERT_EQ(overruns.size(), 1U);
+    const int64_t at = overruns[0].i("session_frame");
+    const int64_t filled = overruns[0].i("frames");
+    EXPECT_NE(overruns[0]["detail"].find("filled=silence"), std::string::npos);
+
+    const auto starts =
+        emutest::truth_of_kind(emutest::read_truth(run.truth_path("card_ovr")), "start");
+    ASSERT_EQ(starts.size(), 2U);
+    const int64_t true_lost = starts[1].card_frame - (starts[0].card_frame + at);
+    std::printf("overrun: %lld frames filled, %lld truly lost\n", static_cast<long long>(filled),
+                static_cast<long long>(true_lost));
+    EXPECT_NEAR(static_cast<double>(filled), static_cast<double>(true_lost), 48.0);
+    // Before the gap, the card's frames; in it, silence; after it, the card's frames again at
+    // (nearly) their true index.
+    EXPECT_EQ(counter_at(a, at - 1), static_cast<uint32_t>(starts[0].card_frame + at - 1));
+    for (int64_t f = at; f < at + filled; ++f) {
+        ASSERT_EQ(a.samples[static_cast<std::size_t>(f * 2)], 0);
+        ASSERT_EQ(a.samples[static_cast<std::size_t>(f * 2 + 1)], 0);
+    }
+    const auto after = static_cast<int64_t>(counter_at(a, at + filled));
+    EXPECT_EQ(after, starts[1].card_frame);
+    EXPECT_NEAR(static_cast<double>(after - starts[0].card_frame), static_cast<double>(at + filled),
+                48.0);
+}
+
+// Unplugging closes the chunk cleanly; plugging back in starts a new session.
+TEST(Daemon, DisconnectAndReconnectStartANewSession) {
+    DaemonRun run;
+    const std::string present = run.dir().file("present");
+    std::ofstream(present) << "1";
+    run.define_card("card_usb", "signal sine\npresent_file \"" + present + "\"");
+    run.write_config(R"(
+streams:
+  - name: usb
+    device: card_usb
+    chunk_seconds: 60
+    file_format: flac
+    flush_interval_s: 1
+)");
+    run.start();
+    sleep_s(3);
+    std::remove(present.c_str());  // unplug
+    sleep_s(3);
+    EXPECT_TRUE(run.running());
+    std::ofstream(present) << "1";  // plug back in: the daemon retries every 2 s
+    sleep_s(5);
+    ASSERT_EQ(run.stop(SIGTERM), 0) << run.stderr_text();
+    EXPECT_TRUE(e2e::files_with_suffix(run.data_dir(), ".partial").empty());
+    const StreamArchive a = read_stream(run.data_dir(), "usb", ".flac");
+    ASSERT_EQ(a.audio.size(), 2U);
+    const auto& first = a.logs[0];
+    const auto& second = a.logs[1];
+    ASSERT_EQ(e2e::rows_of(first, "device_lost").size(), 1U);
+    EXPECT_EQ(first.back()["kind"], "chunk_close");
+    EXPECT_EQ(e2e::rows_of(first, "session_start").size(), 1U);
+    ASSERT_EQ(e2e::rows_of(second, "device_back").size(), 1U);
+    ASSERT_EQ(e2e::rows_of(second, "session_start").size(), 1U);
+    EXPECT_EQ(e2e::rows_of(second, "chunk_open")[0].i("session_frame"), 0);
+    // Different sessions, each named in its log_start row.
+    const std::string s1 = first.front()["detail"];
+    const std::string s2 = second.front()["detail"];
+    EXPECT_NE(s1.substr(s1.find("session=")), s2.substr(s2.find("session=")));
+    EXPECT_GT(a.frames, 48000 * 6);
+}
+
+// kill -9 leaves .partial files; the next start recovers them into readable files whose timing
+// logs end with a crash_recovery row.
+TEST(Daemon, PartialFilesAfterKill9AreRecoveredAtNextStart) {
+    DaemonRun run;
+    run.define_card("card_k9", "signal counter");
+    run.write_config(R"(
+streams:
+  - name: k9
+    device: card_k9
+    chunk_seconds: 60
+    file_format: flac
+    flush_interval_s: 1
+)");
+    run.start();
+    sleep_s(4.5);
+    EXPECT_EQ(run.stop(SIGKILL), 128 + SIGKILL);
+    const auto partial_audio = e2e::files_with_suffix(run.data_dir(), ".flac.partial");
+    ASSERT_EQ(partial_audio.size(), 1U);
+    ASSERT_EQ(e2e::files_with_suffix(run.data_dir(), ".timing.csv.partial").size(), 1U);
+
+    run.start();
+    sleep_s(2.5);
+    ASSERT_EQ(run.stop(SIGTERM), 0) << run.stderr_text();
+    EXPECT_TRUE(e2e::files_with_suffix(run.data_dir(), ".partial").empty());
+    EXPECT_NE(run.stderr_text().find("recovered"), std::string::npos);
+    fsys::path recovered = partial_audio[0];
+    recovered.replace_extension();  // drop .partial
+    int ch = 0;
+    int64_t frames = 0;
+    const auto samples = e2e::read_audio_s16(recovered, &ch, &frames);
+    // At least the audio flushed a second or more before the kill.
+    EXPECT_GT(frames, 48000 * 1);
+    // Still the card's counter, frame for frame.
+    const uint32_t first = fsemu::counter_decode(samples[0], samples[1]);
+    for (int64_t f = 1; f < frames; ++f) {
+        ASSERT_EQ(fsemu::counter_decode(samples[static_cast<std::size_t>(f * 2)],
+                                        samples[static_cast<std::size_t>(f * 2 + 1)]),
+                  first + static_cast<uint32_t>(f));
+    }
+    fsys::path log = recovered;
+    log.replace_extension(".timing.csv");
+    const auto rows = e2e::read_timing_log(log);
+    const auto crash = e2e::rows_of(rows, "crash_recovery");
+    ASSERT_EQ(crash.size(), 1U);
+    EXPECT_EQ(crash[0].i("frames"), frames);
+    EXPECT_EQ(rows.back()["kind"], "chunk_close");
+}
+
+// A card that cannot do the configured rate: the stream stops with a clear error instead of
+// resampling, and with no stream left the daemon exits with EX_UNAVAILABLE.
+TEST(Daemon, UnsupportedRateIsRefusedNotResampled) {
+    DaemonRun run;
+    run.define_card("card_48", "rates [ 48000 ]");
+    run.write_config(R"(
+streams:
+  - name: r
+    device: card_48
+    rate_hz: 44100
+)");
+    run.start();
+    for (int i = 0; i < 50 && run.running(); ++i) {
+        sleep_s(0.1);
+    }
+    EXPECT_EQ(run.wait(), 69);
+    EXPECT_NE(run.stderr_text().find("44100"), std::string::npos) << run.stderr_text();
+    EXPECT_NE(run.stderr_text().find("never resamples"), std::string::npos);
+}
+
+}  // namespace
