@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "framestamp/audio_format.hpp"
+#include "framestamp/log.hpp"
 
 namespace framestamp {
 
@@ -143,8 +144,19 @@ struct CaptureOptions {
     int64_t reopen_interval_ns = 2'000'000'000;
 };
 
-// Counters the supervisor reads (relaxed atomics: status display only).
+enum class CaptureState : int {
+    starting,   // not yet opened the device / captured a period
+    recording,  // captured at least one period in the current session
+    waiting,    // the device is absent; retrying
+    failed,     // a configuration problem; the stream has stopped
+};
+
+// Counters the supervisor reads (relaxed atomics: status display and watchdog only).
 struct CaptureStats {
+    std::atomic<CaptureState> state{CaptureState::starting};
+    // CLOCK_MONOTONIC of the loop's last sign of life: a successful read, or a turn of the
+    // wait-for-device loop. A thread stuck in a read that never returns stops updating it.
+    std::atomic<int64_t> heartbeat_mono_ns{0};
     std::atomic<uint64_t> sessions{0};
     std::atomic<uint64_t> frames{0};  // session frames pushed in the current session
     std::atomic<uint64_t> overruns{0};
@@ -193,6 +205,7 @@ class CaptureLoop {
     uint64_t pending_drop_frames_ = 0;  // audio that found the ring full, not yet accounted
     uint64_t pending_drop_at_ = 0;
     std::vector<unsigned char> buffer_;
+    LogRateLimiter limiter_;
 };
 
 int64_t monotonic_ns();

@@ -32,6 +32,9 @@ struct StreamSetup {
     // Longest the first chunk of a session waits for the drift estimate before it opens with the
     // best guess, in seconds of audio (held in memory meanwhile).
     uint32_t first_chunk_wait_s = 3;
+    // Set by the daemon's disk monitor while free space is below the reserve: the writer closes
+    // its chunk and drops audio (accounted in the next chunk's timing log) until it clears.
+    const std::atomic<bool>* disk_paused = nullptr;
 };
 
 // Counters and state for status reports (relaxed atomics; current_chunk under its mutex).
@@ -49,7 +52,7 @@ struct WriterStats {
 class RingSinkImpl;
 
 // Runs one stream: start() spawns the capture and writer threads; stop() ends capture, lets the
-// writer drain the rings, closes the open chunk and joins both. Move-only, not copyable.
+// writer drain the rings, closes the open chunk and joins both. Neither copyable nor movable.
 class StreamRecorder {
   public:
     StreamRecorder(StreamSetup setup, std::unique_ptr<CaptureSource> source,

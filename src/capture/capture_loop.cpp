@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "framestamp/capture.hpp"
+#include "framestamp/log.hpp"
 
 namespace framestamp {
 
@@ -21,11 +22,13 @@ bool is_absent(int err) {
     return err == -ENODEV || err == -ENOENT || err == -EBUSY || err == -EAGAIN;
 }
 
-// Sleeps up to `ns`, waking early when stop is set.
-void sleep_unless_stopped(int64_t ns, const std::atomic<bool>& stop) {
+// Sleeps up to `ns`, waking early when stop is set, beating the heartbeat meanwhile.
+void sleep_unless_stopped(int64_t ns, const std::atomic<bool>& stop, CaptureStats& stats) {
     const int64_t end = monotonic_ns() + ns;
     while (!stop.load(std::memory_order_relaxed)) {
-        const int64_t left = end - monotonic_ns();
+        const int64_t now = monotonic_ns();
+        stats.heartbeat_mono_ns.store(now, std::memory_order_relaxed);
+        const int64_t left = end - now;
         if (left <= 0) {
             return;
         }
@@ -43,21 +46,24 @@ void CaptureLoop::run(const std::atomic<bool>& stop) {
     bool waiting_logged = false;
     bool lost_before = false;
     while (!stop.load(std::memory_order_relaxed)) {
+        stats_.heartbeat_mono_ns.store(monotonic_ns(), std::memory_order_relaxed);
         OpenResult opened = source_.open(opt_.params);
         if (opened.error != 0) {
             stats_.device_present.store(false, std::memory_order_relaxed);
             if (!is_absent(opened.error)) {
                 failure_ = opened.message;
                 stats_.failed.store(true, std::memory_order_relaxed);
+                stats_.state.store(CaptureState::failed, std::memory_order_relaxed);
                 spdlog::error("{}", opened.message);
                 return;
             }
+            stats_.state.store(CaptureState::waiting, std::memory_order_relaxed);
             if (!waiting_logged) {
-                spdlog::warn("{}; retrying every {} s", opened.message,
+                spdlog::warn("{}; waiting for the device, retrying every {} s", opened.message,
                              opt_.reopen_interval_ns / kNsPerS);
                 waiting_logged = true;
             }
-            sleep_unless_stopped(opt_.reopen_interval_ns, stop);
+            sleep_unless_stopped(opt_.reopen_interval_ns, stop, stats_);
             continue;
         }
         waiting_logged = false;
@@ -120,6 +126,8 @@ bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams
             stats_.frames.store(session_frames_, std::memory_order_relaxed);
             const int64_t mono = monotonic_ns();
             stats_.last_progress_mono_ns.store(mono, std::memory_order_relaxed);
+            stats_.heartbeat_mono_ns.store(mono, std::memory_order_relaxed);
+            stats_.state.store(CaptureState::recording, std::memory_order_relaxed);
             if (mono >= next_point_mono_ns_) {
                 // A failed status here is seen again by the next read.
                 if (take_point(stream_base_)) {
@@ -237,9 +245,14 @@ void CaptureLoop::handle_overrun(const std::atomic<bool>& stop) {
     if (lost > 0) {
         stats_.frames_lost.fetch_add(static_cast<uint64_t>(lost), std::memory_order_relaxed);
     }
-    spdlog::warn("overrun on '{}': {} frames lost{}", opt_.params.device,
-                 lost >= 0 ? std::to_string(lost) : "(unknown)",
-                 fill ? ", filled with silence" : "");
+    uint64_t suppressed = 0;
+    if (limiter_.allow("overrun", monotonic_ns(), &suppressed)) {
+        const LogFields fields{{"FRAMES_LOST", lost >= 0 ? std::to_string(lost) : "unknown"}};
+        spdlog::warn(
+            "overrun on '{}': {} frames lost{}{}", opt_.params.device,
+            lost >= 0 ? std::to_string(lost) : "(unknown)", fill ? ", filled with silence" : "",
+            suppressed > 0 ? fmt::format(" ({} more overruns not logged)", suppressed) : "");
+    }
     if (fill) {
         session_frames_ += static_cast<uint64_t>(lost);
     }

@@ -1,5 +1,6 @@
 #include <pthread.h>
 
+#include "framestamp/log.hpp"
 #include "framestamp/recorder.hpp"
 #include "framestamp/utc.hpp"
 #include "recorder/ring_sink.hpp"
@@ -38,11 +39,13 @@ StreamRecorder::~StreamRecorder() {
 
 void StreamRecorder::start() {
     capture_thread_ = std::thread([this] {
+        log_set_thread_stream(setup_.name);
         CaptureLoop loop(*source_, *sink_, sync_.get(), setup_.capture, capture_stats_);
         loop.run(stop_capture_);
         capture_done_.store(true, std::memory_order_release);
     });
     writer_thread_ = std::thread([this] {
+        log_set_thread_stream(setup_.name);
         StreamWriter writer(setup_, *sink_, writer_stats_);
         writer.run(capture_done_);
     });

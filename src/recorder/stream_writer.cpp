@@ -7,6 +7,7 @@
 #include <cstring>
 #include <thread>
 
+#include "framestamp/log.hpp"
 #include "framestamp/utc.hpp"
 
 namespace framestamp {
@@ -254,17 +255,37 @@ void StreamWriter::maybe_open_first_chunk(bool force) {
     emit(data.data(), staged_frames);
 }
 
+bool StreamWriter::disk_paused() const {
+    return setup_.disk_paused != nullptr && setup_.disk_paused->load(std::memory_order_relaxed);
+}
+
+void StreamWriter::drop(uint64_t n, const char* reason) {
+    // These frames are lost; the next chunk's log says where, how many and why.
+    if (gap_frames_ == 0) {
+        gap_first_ = emitted_;
+        gap_reason_ = reason;
+    }
+    gap_frames_ += n;
+    emitted_ += n;
+    stats_.frames_dropped.fetch_add(n, std::memory_order_relaxed);
+}
+
 void StreamWriter::emit(const unsigned char* data, uint64_t n) {
     while (n > 0) {
-        if (!chunk_ && !open_chunk(emitted_, std::nullopt)) {
-            // No file to write to (disk error): these frames are lost; the next chunk's log
-            // says where and how many.
-            if (gap_frames_ == 0) {
-                gap_first_ = emitted_;
+        if (disk_paused()) {
+            if (chunk_) {
+                row({.kind = "disk_pause",
+                     .session_frame = emitted_,
+                     .realtime_ns = realtime_ns(),
+                     .monotonic_raw_ns = monotonic_raw_ns()},
+                    "reason=free space below min_free_disk_mib");
+                close_chunk();
             }
-            gap_frames_ += n;
-            emitted_ += n;
-            stats_.frames_dropped.fetch_add(n, std::memory_order_relaxed);
+            drop(n, "disk_full");
+            return;
+        }
+        if (!chunk_ && !open_chunk(emitted_, std::nullopt)) {
+            drop(n, "disk_error");
             return;
         }
         const std::optional<uint64_t> boundary =
@@ -308,8 +329,12 @@ bool StreamWriter::write_frames(const unsigned char* data, uint64_t n) {
         return true;
     }
     stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
-    spdlog::error("{}: {}; closing the chunk, retrying in {} s", setup_.name, st.error().message,
-                  kRetryOpenNs / kNsPerS);
+    uint64_t suppressed = 0;
+    if (limiter_.allow("write", monotonic_ns(), &suppressed)) {
+        spdlog::error("{}: {}; closing the chunk, retrying in {} s{}", setup_.name,
+                      st.error().message, kRetryOpenNs / kNsPerS,
+                      suppressed > 0 ? fmt::format(" ({} more not logged)", suppressed) : "");
+    }
     const uint64_t file_end = chunk_first_ + chunk_->frames_written();
     row({.kind = "write_error",
          .session_frame = file_end,
@@ -320,6 +345,7 @@ bool StreamWriter::write_frames(const unsigned char* data, uint64_t n) {
     // Frames between what the file holds and what we were asked to write are lost.
     gap_first_ = file_end;
     gap_frames_ = emitted_ - file_end;
+    gap_reason_ = "disk_error";
     retry_open_mono_ns_ = monotonic_ns() + kRetryOpenNs;
     return false;
 }
@@ -400,7 +426,7 @@ bool StreamWriter::open_chunk(uint64_t first_frame, std::optional<int64_t> name_
              .realtime_ns = utc_of(gap_first_),
              .monotonic_raw_ns = raw_of(utc_of(gap_first_)),
              .frames = static_cast<int64_t>(gap_frames_)},
-            "reason=disk");
+            "reason=" + gap_reason_);
         gap_frames_ = 0;
     }
     row({.kind = "chunk_open",
@@ -440,6 +466,7 @@ void StreamWriter::close_chunk() {
     chunk_.reset();
     stats_.chunks_closed.fetch_add(1, std::memory_order_relaxed);
     publish_chunk_name({});
+    const LogFields fields{{"CHUNK", name}};
     spdlog::info("{}: chunk {} closed: {} frames", setup_.name, name, end - chunk_first_);
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "framestamp/audiofile.hpp"
+#include "framestamp/log.hpp"
 #include "framestamp/recorder.hpp"
 #include "framestamp/timing_log.hpp"
 #include "record/chunk_policy.hpp"
@@ -46,6 +47,8 @@ class StreamWriter {
     void maybe_open_first_chunk(bool force);
     void row(TimingRow r, std::string detail = {});
     void flush_overflow_row();
+    bool disk_paused() const;
+    void drop(uint64_t n, const char* reason);
     void maybe_flush(int64_t mono_ns);
     int64_t utc_of(uint64_t frame) const;
     int64_t raw_of(int64_t realtime_ns) const;
@@ -81,7 +84,9 @@ class StreamWriter {
     int64_t retry_open_mono_ns_ = 0;
     uint64_t gap_first_ = 0;  // frames dropped since the last chunk failed: [gap_first_, emitted_)
     uint64_t gap_frames_ = 0;
+    std::string gap_reason_ = "disk_error";
     std::vector<unsigned char> zeros_;
+    LogRateLimiter limiter_;
 };
 
 }  // namespace framestamp

@@ -1,0 +1,251 @@
+#include "daemon/supervisor.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <string.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "framestamp/capture.hpp"
+#include "framestamp/daemon.hpp"
+
+#ifndef FRAMESTAMP_VERSION
+#define FRAMESTAMP_VERSION "unknown"
+#endif
+
+namespace framestamp {
+
+namespace {
+
+constexpr int64_t kNsPerS = 1'000'000'000;
+constexpr int64_t kStatusIntervalNs = 5 * kNsPerS;
+constexpr int64_t kDiskIntervalNs = 5 * kNsPerS;
+
+std::string clock_summary() {
+    auto probe = make_adjtimex_probe();
+    const auto s = probe->sample();
+    if (!s) {
+        return "clock: unknown";
+    }
+    if (!s->synchronised) {
+        return "clock UNSYNCHRONISED";
+    }
+    return fmt::format("clock synced (offset {:+.0f} us, est. error {:.1f} ms)",
+                       static_cast<double>(s->offset_ns) / 1e3,
+                       static_cast<double>(s->esterror_ns) / 1e6);
+}
+
+}  // namespace
+
+Supervisor::Supervisor(Config config) : config_(std::move(config)) {
+    DiskLimits limits;
+    limits.min_free_bytes = config_.min_free_disk_mib << 20;
+    limits.warn_free_bytes = std::max<uint64_t>(limits.min_free_bytes * 4, 1ULL << 30);
+    limits.warn_days = 3;
+    for (const auto& s : config_.streams) {
+        limits.nominal_bytes_per_s += static_cast<double>(s.rate_hz) * s.channels *
+                                      static_cast<double>(sample_bytes(s.format));
+    }
+    disk_ = std::make_unique<DiskMonitor>(config_.data_dir, limits);
+}
+
+StreamSetup Supervisor::setup_for(const StreamConfig& s) const {
+    const Config& cfg = config_;
+    StreamSetup st;
+    st.name = s.name;
+    st.data_dir = cfg.data_dir;
+    st.capture.params.device = s.device;
+    st.capture.params.rate_hz = s.rate_hz;
+    st.capture.params.channels = s.channels;
+    st.capture.params.format = s.format;
+    st.capture.params.period_frames = s.period_frames;
+    st.capture.params.buffer_frames = s.buffer_frames;
+    st.capture.timing_points_per_s = cfg.timing_points_per_s;
+    st.capture.overrun_fill_silence = s.overrun_fill_silence;
+    st.capture.clock_step_threshold_ns = cfg.clock_step_threshold_ns;
+    st.capture.sync_interval_ns = static_cast<int64_t>(cfg.sync_sample_interval_s) * kNsPerS;
+    st.ring_seconds = s.ring_seconds;
+    st.chunk_seconds = s.chunk_seconds;
+    st.file_format = s.file_format;
+    st.flac_level = s.flac_level;
+    st.flush_interval_ns = static_cast<int64_t>(s.flush_interval_s) * kNsPerS;
+    st.disk_paused = &disk_->paused();
+    ChunkMetadata& m = st.metadata;
+    m.recorder_id = cfg.site.recorder_id;
+    m.site = cfg.site.site;
+    m.notes = cfg.site.notes;
+    m.latitude_deg = cfg.site.latitude_deg;
+    m.longitude_deg = cfg.site.longitude_deg;
+    m.elevation_m = cfg.site.elevation_m;
+    m.make = s.hardware.make;
+    m.model = s.hardware.model;
+    m.serial = s.hardware.serial;
+    m.software_version = std::string("framestamp ") + FRAMESTAMP_VERSION;
+    return st;
+}
+
+void Supervisor::start_streams() {
+    for (const auto& s : config_.streams) {
+        const StreamRecoveryReport r = recover_stream_dir(config_.data_dir, s.name);
+        if (r.audio_recovered + r.audio_quarantined + r.logs_closed + r.failures > 0) {
+            spdlog::warn(
+                "{}: crash recovery: {} chunk(s) recovered, {} quarantined, {} timing "
+                "log(s) closed, {} failure(s)",
+                s.name, r.audio_recovered, r.audio_quarantined, r.logs_closed, r.failures);
+        }
+    }
+    for (const auto& s : config_.streams) {
+        streams_.push_back(std::make_unique<StreamRecorder>(setup_for(s), make_alsa_source(),
+                                                            make_adjtimex_probe()));
+    }
+    for (auto& s : streams_) {
+        s->start();
+    }
+}
+
+bool Supervisor::all_started() const {
+    // Ready once every stream has captured its first period, or is known to be waiting for its
+    // device or to have failed (then the status says so).
+    return std::all_of(streams_.begin(), streams_.end(), [](const auto& s) {
+        return s->capture_stats().state.load() != CaptureState::starting;
+    });
+}
+
+bool Supervisor::all_failed() const {
+    return std::all_of(streams_.begin(), streams_.end(), [](const auto& s) {
+        return s->capture_stats().state.load() == CaptureState::failed;
+    });
+}
+
+bool Supervisor::capture_alive(int64_t now_ns, int64_t limit_ns) const {
+    for (const auto& s : streams_) {
+        const auto& st = s->capture_stats();
+        if (st.state.load() == CaptureState::failed) {
+            continue;  // its thread has ended on purpose; the status reports it
+        }
+        if (now_ns - st.heartbeat_mono_ns.load() > limit_ns) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string Supervisor::status_line() const {
+    std::string line;
+    for (const auto& s : streams_) {
+        const auto& c = s->capture_stats();
+        const auto& w = s->writer_stats();
+        if (!line.empty()) {
+            line += "; ";
+        }
+        line += s->setup().name + ": ";
+        switch (c.state.load()) {
+            case CaptureState::starting:
+                line += "starting";
+                break;
+            case CaptureState::waiting:
+                line += "WAITING for device " + s->setup().capture.params.device;
+                break;
+            case CaptureState::failed:
+                line += "FAILED (see journal)";
+                break;
+            case CaptureState::recording: {
+                std::string chunk;
+                {
+                    const std::lock_guard<std::mutex> lock(w.mutex);
+                    chunk = w.current_chunk;
+                }
+                line += "recording " + (chunk.empty() ? std::string("(no chunk open)") : chunk);
+                if (w.drift_known.load()) {
+                    line += fmt::format(", {:+.1f} ppm", w.drift_ppm.load());
+                }
+                break;
+            }
+        }
+        line += fmt::format(", {} overruns", c.overruns.load());
+    }
+    line += " | " + clock_summary() + " | " + disk_->status_text();
+    return line;
+}
+
+int Supervisor::run() {
+    // Signals are taken synchronously by this thread alone: block them before any thread starts
+    // so the capture and writer threads inherit the mask.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+    spdlog::info("framestampd {} starting: {} stream(s), data in {}", FRAMESTAMP_VERSION,
+                 config_.streams.size(), config_.data_dir);
+    disk_->update(monotonic_ns());
+    start_streams();
+
+    const int64_t watchdog_ns = notifier_.watchdog_ns();
+    // Ping at half the interval; a capture thread silent for longer than that stops the pings.
+    const int64_t tick_ns = watchdog_ns > 0 ? std::min(watchdog_ns / 2, kNsPerS) : kNsPerS;
+    bool ready = false;
+    int64_t next_status = 0;
+    int64_t next_disk = monotonic_ns() + kDiskIntervalNs;
+    bool watchdog_held = false;
+    int exit_code = kExitOk;
+    for (;;) {
+        timespec timeout{static_cast<time_t>(tick_ns / kNsPerS),
+                         static_cast<long>(tick_ns % kNsPerS)};
+        const int sig = sigtimedwait(&sigs, nullptr, &timeout);
+        if (sig == SIGTERM || sig == SIGINT) {
+            spdlog::info("{}: closing every chunk and stopping", strsignal(sig));
+            break;
+        }
+        if (sig == SIGHUP) {
+            spdlog::warn("SIGHUP: reloading the configuration is not supported yet; ignored");
+        }
+        const int64_t now = monotonic_ns();
+        if (now >= next_disk) {
+            disk_->update(now);
+            next_disk = now + kDiskIntervalNs;
+        }
+        if (!ready && all_started()) {
+            ready = true;
+            const std::string st = status_line();
+            notifier_.ready(st);
+            spdlog::info("ready: {}", st);
+            next_status = now + kStatusIntervalNs;
+        } else if (ready && now >= next_status) {
+            notifier_.status(status_line());
+            next_status = now + kStatusIntervalNs;
+        }
+        if (watchdog_ns > 0) {
+            if (capture_alive(now, watchdog_ns / 2)) {
+                notifier_.watchdog();
+                if (watchdog_held) {
+                    spdlog::warn("capture progressing again; watchdog pings resumed");
+                    watchdog_held = false;
+                }
+            } else if (!watchdog_held) {
+                watchdog_held = true;
+                spdlog::error(
+                    "a capture thread has made no progress for {:.1f} s: withholding "
+                    "watchdog pings so systemd restarts the service",
+                    static_cast<double>(watchdog_ns / 2) / 1e9);
+            }
+        }
+        if (all_failed()) {
+            spdlog::error("no stream can record; exiting");
+            exit_code = kExitUnavailable;
+            break;
+        }
+    }
+    notifier_.stopping("stopping: closing chunks");
+    for (auto& s : streams_) {
+        s->stop();
+    }
+    spdlog::info("framestampd stopped");
+    return exit_code;
+}
+
+}  // namespace framestamp

@@ -1,0 +1,37 @@
+// The daemon's main thread: starts the streams, watches them, talks to systemd, handles signals.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/disk_monitor.hpp"
+#include "daemon/notify.hpp"
+#include "framestamp/config.hpp"
+#include "framestamp/recorder.hpp"
+
+namespace framestamp {
+
+class Supervisor {
+  public:
+    explicit Supervisor(Config config);
+    // Runs until SIGTERM/SIGINT (exit 0) or until no stream can record (69).
+    int run();
+
+    // The one-line status systemd shows (also logged at debug level).
+    std::string status_line() const;
+
+  private:
+    void start_streams();
+    bool all_started() const;
+    bool capture_alive(int64_t now_ns, int64_t limit_ns) const;
+    bool all_failed() const;
+    StreamSetup setup_for(const StreamConfig& s) const;
+
+    Config config_;
+    Notifier notifier_;
+    std::unique_ptr<DiskMonitor> disk_;
+    std::vector<std::unique_ptr<StreamRecorder>> streams_;
+};
+
+}  // namespace framestamp
