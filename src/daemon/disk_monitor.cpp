@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,7 +17,11 @@ constexpr int64_t kWindowNs = 600 * kNsPerS;     // consumption measured over 10
 constexpr int64_t kMinMeasureNs = 60 * kNsPerS;  // ... once a minute of samples exists
 
 std::string gib(uint64_t bytes) {
-    return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+    const double mib = static_cast<double>(bytes) / (1024.0 * 1024.0);
+    if (mib < 10240.0) {
+        return fmt::format("{:.1f} MiB", mib);
+    }
+    return fmt::format("{:.1f} GiB", mib / 1024.0);
 }
 
 }  // namespace
@@ -45,8 +50,9 @@ void DiskMonitor::update_with(int64_t now_ns, uint64_t free_bytes) {
     const bool was_paused = paused_.load(std::memory_order_relaxed);
     if (limits_.min_free_bytes > 0) {
         // Resume only with some room to spare, so the pause does not flap around the limit.
-        const uint64_t resume_at =
-            limits_.min_free_bytes + limits_.min_free_bytes / 10 + (16 << 20);
+        const uint64_t margin = limits_.min_free_bytes / 10 +
+                                std::min<uint64_t>(16ULL << 20, limits_.min_free_bytes / 2);
+        const uint64_t resume_at = limits_.min_free_bytes + margin;
         if (!was_paused && free_bytes < limits_.min_free_bytes) {
             paused_.store(true, std::memory_order_relaxed);
             spdlog::error(
