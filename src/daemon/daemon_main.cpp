@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/list_devices.hpp"
 #include "daemon/supervisor.hpp"
 #include "framestamp/config.hpp"
 #include "framestamp/daemon.hpp"
@@ -36,6 +37,8 @@ void print_help(std::FILE* out) {
                  "      --check-config FILE  validate FILE, print the effective configuration\n"
                  "                           with defaults filled in, and exit\n"
                  "      --data-dir DIR       record into DIR instead of the file's data_dir\n"
+                 "      --list-devices       list ALSA cards and capture PCMs with the rates,\n"
+                 "                           channels and formats they accept, and exit\n"
                  "      --version            print the version and exit\n"
                  "  -h, --help               print this help and exit\n"
                  "\n"
@@ -73,6 +76,9 @@ int daemon_main(int argc, char** argv) {
         if (a == "-h" || a == "--help") {
             print_help(stdout);
             return kExitOk;
+        }
+        if (a == "--list-devices") {
+            return list_devices(stdout) == 0 ? kExitOk : kExitFailure;
         }
         if (a == "--version") {
             std::printf("framestampd %s\n", FRAMESTAMP_VERSION);

@@ -428,3 +428,35 @@ streams:
 }
 
 }  // namespace
+
+namespace {
+
+std::string run_capture_output(const std::string& cmd) {
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) {
+        out.append(buf, n);
+    }
+    pclose(p);
+    return out;
+}
+
+TEST(Daemon, ListDevicesShowsWhatEachCaptureDeviceAccepts) {
+    DaemonRun run;
+    run.define_card("card_listed",
+                    "rates [ 44100 48000 ]\nchannels_max 2\n"
+                    "hint { show on description \"a two-rate card\" }");
+    const std::string out = run_capture_output(std::string(FRAMESTAMPD) + " --list-devices");
+    const std::size_t at = out.find("card_listed");
+    ASSERT_NE(at, std::string::npos) << out;
+    const std::string entry = out.substr(at, out.find('\n', out.find("type", at)) - at);
+    EXPECT_NE(entry.find("a two-rate card"), std::string::npos) << entry;
+    EXPECT_NE(entry.find("rates 44100..48000 Hz (exactly: 44100 48000)"), std::string::npos)
+        << entry;
+    EXPECT_NE(entry.find("channels 1..2"), std::string::npos) << entry;
+    EXPECT_NE(entry.find("S24_3LE"), std::string::npos) << entry;
+}
+
+}  // namespace
