@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -51,6 +52,14 @@ struct WriterStats {
 
 class RingSinkImpl;
 
+// A new setup for a running stream, handed from the supervisor to the writer thread, which takes
+// it at its next chunk boundary.
+struct PendingSetup {
+    std::mutex mutex;
+    std::optional<StreamSetup> setup;
+    std::atomic<bool> waiting{false};
+};
+
 // Runs one stream: start() spawns the capture and writer threads; stop() ends capture, lets the
 // writer drain the rings, closes the open chunk and joins both. Neither copyable nor movable.
 class StreamRecorder {
@@ -63,6 +72,10 @@ class StreamRecorder {
 
     void start();
     void stop();
+    // Applies `setup` from the next chunk on, without a gap. Only what the writer uses may
+    // differ (metadata, chunk length, file format and level, flush interval); a change to what
+    // the capture side uses needs a new StreamRecorder.
+    void update_at_next_chunk(StreamSetup setup);
 
     const StreamSetup& setup() const { return setup_; }
     const CaptureStats& capture_stats() const { return capture_stats_; }
@@ -75,6 +88,7 @@ class StreamRecorder {
     std::unique_ptr<CaptureSource> source_;
     std::unique_ptr<SyncProbe> sync_;
     std::unique_ptr<RingSinkImpl> sink_;
+    PendingSetup pending_;
     CaptureStats capture_stats_;
     WriterStats writer_stats_;
     std::atomic<bool> stop_capture_{false};

@@ -44,7 +44,10 @@ void print_help(std::FILE* out) {
                  "\n"
                  "Exit codes: 0 success, 1 runtime failure, 64 bad command line,\n"
                  "69 no stream could record, 78 configuration error.\n"
-                 "Signals: SIGTERM/SIGINT close every chunk cleanly and exit 0.\n",
+                 "Signals: SIGTERM/SIGINT close every chunk cleanly and exit 0; SIGHUP\n"
+                 "reloads the configuration (metadata and chunking from the next chunk on;\n"
+                 "device or format changes restart that stream alone; an invalid file is\n"
+                 "logged and the running configuration kept).\n",
                  kDefaultConfig);
 }
 
@@ -122,7 +125,7 @@ int daemon_main(int argc, char** argv) {
         return kExitConfig;
     }
     log_setup(cfg->log_level);
-    Supervisor supervisor(*cfg);
+    Supervisor supervisor(*cfg, options);
     return supervisor.run();
 }
 

@@ -39,7 +39,8 @@ std::string clock_summary() {
 
 }  // namespace
 
-Supervisor::Supervisor(Config config) : config_(std::move(config)) {
+Supervisor::Supervisor(Config config, ConfigLoadOptions load_options)
+    : config_(std::move(config)), load_options_(std::move(load_options)) {
     DiskLimits limits;
     limits.min_free_bytes = config_.min_free_disk_mib << 20;
     limits.warn_free_bytes = std::max<uint64_t>(limits.min_free_bytes * 4, 1ULL << 30);
@@ -51,8 +52,7 @@ Supervisor::Supervisor(Config config) : config_(std::move(config)) {
     disk_ = std::make_unique<DiskMonitor>(config_.data_dir, limits);
 }
 
-StreamSetup Supervisor::setup_for(const StreamConfig& s) const {
-    const Config& cfg = config_;
+StreamSetup Supervisor::setup_for(const Config& cfg, const StreamConfig& s) const {
     StreamSetup st;
     st.name = s.name;
     st.data_dir = cfg.data_dir;
@@ -97,12 +97,87 @@ void Supervisor::start_streams() {
         }
     }
     for (const auto& s : config_.streams) {
-        streams_.push_back(std::make_unique<StreamRecorder>(setup_for(s), make_alsa_source(),
-                                                            make_adjtimex_probe()));
+        streams_.push_back(make_stream(config_, s));
+        streams_.back()->start();
     }
-    for (auto& s : streams_) {
-        s->start();
+}
+
+std::unique_ptr<StreamRecorder> Supervisor::make_stream(const Config& cfg,
+                                                        const StreamConfig& s) const {
+    return std::make_unique<StreamRecorder>(setup_for(cfg, s), make_alsa_source(),
+                                            make_adjtimex_probe());
+}
+
+namespace {
+
+// Settings the capture thread (or the ring between it and the writer) depends on: changing any
+// of them restarts the stream; anything else is taken by the writer at the next chunk.
+bool same_capture(const Config& a, const StreamConfig& sa, const Config& b,
+                  const StreamConfig& sb) {
+    return a.data_dir == b.data_dir && a.timing_points_per_s == b.timing_points_per_s &&
+           a.sync_sample_interval_s == b.sync_sample_interval_s &&
+           a.clock_step_threshold_ns == b.clock_step_threshold_ns && sa.device == sb.device &&
+           sa.rate_hz == sb.rate_hz && sa.channels == sb.channels && sa.format == sb.format &&
+           sa.period_frames == sb.period_frames && sa.buffer_frames == sb.buffer_frames &&
+           sa.ring_seconds == sb.ring_seconds && sa.overrun_fill_silence == sb.overrun_fill_silence;
+}
+
+}  // namespace
+
+void Supervisor::reload() {
+    Config next;
+    try {
+        next = config_load_file(config_.source_file, load_options_);
+    } catch (const ConfigError& e) {
+        spdlog::error("SIGHUP: {} has errors; keeping the running configuration:\n{}",
+                      config_.source_file, e.what());
+        return;
     }
+    if (next == config_) {
+        spdlog::info("SIGHUP: {} unchanged", config_.source_file);
+        return;
+    }
+    std::vector<std::unique_ptr<StreamRecorder>> kept;
+    for (const auto& s : next.streams) {
+        auto old = std::find_if(streams_.begin(), streams_.end(), [&](const auto& r) {
+            return r != nullptr && r->setup().name == s.name;
+        });
+        const StreamConfig* old_cfg = nullptr;
+        for (const auto& o : config_.streams) {
+            old_cfg = o.name == s.name ? &o : old_cfg;
+        }
+        if (old != streams_.end() && old_cfg != nullptr &&
+            same_capture(config_, *old_cfg, next, s)) {
+            if (!(*old_cfg == s) || !(config_.site == next.site)) {
+                spdlog::info("SIGHUP: {}: new settings from the next chunk on", s.name);
+                (*old)->update_at_next_chunk(setup_for(next, s));
+            }
+            kept.push_back(std::move(*old));
+            continue;
+        }
+        if (old != streams_.end()) {
+            spdlog::warn("SIGHUP: {}: device or format settings changed; restarting this stream",
+                         s.name);
+            (*old)->stop();
+            old->reset();
+        } else {
+            spdlog::info("SIGHUP: {}: new stream", s.name);
+        }
+        kept.push_back(make_stream(next, s));
+        kept.back()->start();
+    }
+    for (auto& r : streams_) {
+        if (r != nullptr) {
+            spdlog::info("SIGHUP: {}: removed from the configuration; stopping it",
+                         r->setup().name);
+            r->stop();
+        }
+    }
+    streams_ = std::move(kept);
+    spdlog::set_level(
+        spdlog::level::from_str(next.log_level == "warning" ? "warn" : next.log_level));
+    config_ = std::move(next);
+    spdlog::info("SIGHUP: configuration reloaded from {}", config_.source_file);
 }
 
 bool Supervisor::all_started() const {
@@ -202,7 +277,7 @@ int Supervisor::run() {
             break;
         }
         if (sig == SIGHUP) {
-            spdlog::warn("SIGHUP: reloading the configuration is not supported yet; ignored");
+            reload();
         }
         const int64_t now = monotonic_ns();
         if (now >= next_disk) {

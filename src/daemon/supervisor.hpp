@@ -14,7 +14,8 @@ namespace framestamp {
 
 class Supervisor {
   public:
-    explicit Supervisor(Config config);
+    // load_options: how the configuration was loaded (re-used when SIGHUP reloads it).
+    Supervisor(Config config, ConfigLoadOptions load_options);
     // Runs until SIGTERM/SIGINT (exit 0) or until no stream can record (69).
     int run();
 
@@ -26,9 +27,12 @@ class Supervisor {
     bool all_started() const;
     bool capture_alive(int64_t now_ns, int64_t limit_ns) const;
     bool all_failed() const;
-    StreamSetup setup_for(const StreamConfig& s) const;
+    StreamSetup setup_for(const Config& cfg, const StreamConfig& s) const;
+    void reload();
+    std::unique_ptr<StreamRecorder> make_stream(const Config& cfg, const StreamConfig& s) const;
 
     Config config_;
+    ConfigLoadOptions load_options_;
     Notifier notifier_;
     std::unique_ptr<DiskMonitor> disk_;
     std::vector<std::unique_ptr<StreamRecorder>> streams_;

@@ -46,7 +46,7 @@ void StreamRecorder::start() {
     });
     writer_thread_ = std::thread([this] {
         log_set_thread_stream(setup_.name);
-        StreamWriter writer(setup_, *sink_, writer_stats_);
+        StreamWriter writer(setup_, *sink_, writer_stats_, &pending_);
         writer.run(capture_done_);
     });
     name_thread(capture_thread_, "cap-", setup_.name);
@@ -62,6 +62,12 @@ void StreamRecorder::stop() {
     if (writer_thread_.joinable()) {
         writer_thread_.join();
     }
+}
+
+void StreamRecorder::update_at_next_chunk(StreamSetup setup) {
+    const std::lock_guard<std::mutex> lock(pending_.mutex);
+    pending_.setup = std::move(setup);
+    pending_.waiting.store(true, std::memory_order_release);
 }
 
 double StreamRecorder::ring_fill_s() const {

@@ -25,8 +25,10 @@ const char* overrun_kind(RecordKind k) {
 
 }  // namespace
 
-StreamWriter::StreamWriter(const StreamSetup& setup, RingSinkImpl& sink, WriterStats& stats)
+StreamWriter::StreamWriter(const StreamSetup& setup, RingSinkImpl& sink, WriterStats& stats,
+                           PendingSetup* pending)
     : setup_(setup),
+      pending_(pending),
       sink_(sink),
       stats_(stats),
       frame_bytes_(sink.frame_bytes()),
@@ -284,9 +286,12 @@ void StreamWriter::emit(const unsigned char* data, uint64_t n) {
             drop(n, "disk_full");
             return;
         }
-        if (!chunk_ && !open_chunk(emitted_, std::nullopt)) {
-            drop(n, "disk_error");
-            return;
+        if (!chunk_) {
+            apply_pending_setup();
+            if (!open_chunk(emitted_, std::nullopt)) {
+                drop(n, "disk_error");
+                return;
+            }
         }
         const std::optional<uint64_t> boundary =
             policy_.next_boundary(estimator_, chunk_first_, emitted_ + n);
@@ -307,7 +312,9 @@ void StreamWriter::emit(const unsigned char* data, uint64_t n) {
         }
         if (boundary && emitted_ >= *boundary) {
             close_chunk();
-            open_chunk(emitted_, policy_.boundary_utc_ns());
+            const int64_t name_ns = policy_.boundary_utc_ns();
+            apply_pending_setup();
+            open_chunk(emitted_, name_ns);
         }
     }
 }
@@ -540,6 +547,30 @@ std::string StreamWriter::log_start_detail(const std::string& audio_name) const 
         "sample_format={};device={};recorder={};audio_file={}",
         kTimingLogVersion, setup_.name, session_id_, p.rate_hz, p.channels,
         sample_format_name(p.format), p.device, setup_.metadata.recorder_id, audio_name);
+}
+
+void StreamWriter::apply_pending_setup() {
+    if (pending_ == nullptr || !pending_->waiting.load(std::memory_order_acquire)) {
+        return;
+    }
+    std::optional<StreamSetup> next;
+    {
+        const std::lock_guard<std::mutex> lock(pending_->mutex);
+        next = std::move(pending_->setup);
+        pending_->setup.reset();
+        pending_->waiting.store(false, std::memory_order_relaxed);
+    }
+    if (!next) {
+        return;
+    }
+    const bool new_length = next->chunk_seconds != setup_.chunk_seconds;
+    setup_ = std::move(*next);
+    if (new_length) {
+        // The chunk opening now ends at the first boundary of the new length after its start.
+        policy_ = ChunkPolicy(setup_.chunk_seconds);
+    }
+    spdlog::info("{}: new settings apply from this chunk on (chunk length {} s, {})", setup_.name,
+                 setup_.chunk_seconds, file_format_name(setup_.file_format));
 }
 
 void StreamWriter::publish_chunk_name(const std::string& name) {

@@ -19,7 +19,8 @@ namespace framestamp {
 
 class StreamWriter {
   public:
-    StreamWriter(const StreamSetup& setup, RingSinkImpl& sink, WriterStats& stats);
+    StreamWriter(const StreamSetup& setup, RingSinkImpl& sink, WriterStats& stats,
+                 PendingSetup* pending = nullptr);
 
     // Runs until capture_done is set and both rings are empty; then closes the open chunk.
     void run(const std::atomic<bool>& capture_done);
@@ -54,8 +55,10 @@ class StreamWriter {
     int64_t raw_of(int64_t realtime_ns) const;
     std::string log_start_detail(const std::string& audio_name) const;
     void publish_chunk_name(const std::string& name);
+    void apply_pending_setup();
 
-    const StreamSetup& setup_;
+    StreamSetup setup_;  // a copy: a reload replaces it at a chunk boundary
+    PendingSetup* pending_;
     RingSinkImpl& sink_;
     WriterStats& stats_;
     std::size_t frame_bytes_;

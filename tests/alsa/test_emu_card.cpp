@@ -62,17 +62,24 @@ TEST(EmuCard, StatusPositionAgreesWithTruthAndDrifts) {
 
     const auto rows = emutest::read_truth(truth);
     ASSERT_GT(points.size(), 300U);
+    // The position is read before the timestamp is taken, so it is never ahead of it; it is late
+    // by the time between the two (a few us, more if the thread is preempted in between: the
+    // one-sided error real cards show too). So: never ahead, 95 % within 2 frames, none later
+    // than 0.5 ms (24 frames).
     double worst = 0;
-    for (std::size_t i = 0; i + 1 < points.size(); ++i) {  // the last may pass the truth log
+    std::size_t within = 0;
+    const std::size_t n = points.size() - 1;  // the last may pass the truth log
+    for (std::size_t i = 0; i < n; ++i) {
         const double expect = emutest::truth_position_at(rows, 1, points[i].ts);
         const double diff = static_cast<double>(points[i].pos) - expect;
         worst = std::max(worst, std::fabs(diff));
-        // The position is read before the timestamp is taken, so it is never ahead of it.
         EXPECT_LE(diff, 0.5) << "point " << i;
-        EXPECT_GE(diff, -2.0) << "point " << i;
+        EXPECT_GE(diff, -24.0) << "point " << i;
+        within += diff >= -2.0 ? 1 : 0;
     }
-    std::printf("worst |position - truth| = %.2f frames over %zu status calls\n", worst,
-                points.size());
+    std::printf("|position - truth|: %zu of %zu within 2 frames, worst %.2f frames\n", within, n,
+                worst);
+    EXPECT_GE(static_cast<double>(within), 0.95 * static_cast<double>(n));
 
     const Point& a = points.front();
     const Point& b = points[points.size() - 2];
