@@ -74,14 +74,42 @@ struct StreamConfig {
     bool operator==(const StreamConfig&) const = default;
 };
 
+// Whether framestampd asks chronyd for the clock's sync state (clock_sync.chronyd).
+enum class ChronydMode : uint8_t {
+    automatic,  // "auto": ask when chronyc exists; chronyd not answering is logged as info
+    yes,        // always ask; chronyc missing or chronyd not answering is a warning
+    no,         // never ask: the kernel's ntp_adjtime state only
+};
+
+// "auto", "yes", "no": the configuration file's spelling.
+std::string_view chronyd_mode_name(ChronydMode mode);
+
+// How the clock's sync state is read besides ntp_adjtime (the clock_sync block).
+struct ClockSyncConfig {
+    ChronydMode chronyd = ChronydMode::automatic;
+    std::string chronyc_path = "/usr/bin/chronyc";  // absolute path of chronyc
+    // chronyc -h: an absolute Unix socket path or a host name / address, or a comma-separated
+    // list of them tried in order (chronyc's own fallback).
+    std::string chronyd_socket = "/run/chrony/chronyd.sock";
+    uint32_t timeout_ms = 1000;  // 100..10000; chronyc is killed when it takes longer
+    bool operator==(const ClockSyncConfig&) const = default;
+};
+
 struct Config {
     std::string source_file;                    // the file (or source name) this was loaded from
     std::string data_dir;                       // absolute path of an existing, writable directory
     uint32_t timing_points_per_s = 8;           // per stream
     uint32_t sync_sample_interval_s = 5;        // how often clock sync state is sampled
     int64_t clock_step_threshold_ns = 500'000;  // |jump of REALTIME - MONOTONIC_RAW| that is a step
+    ClockSyncConfig clock_sync;
     uint64_t min_free_disk_mib = 256;  // free space on data_dir's file system kept in reserve
-    std::string log_level = "info";    // trace|debug|info|warning|error (spdlog's names)
+    // Warn when data_dir's file system has less free space than this, in MiB; 0 = off, else at
+    // least min_free_disk_mib.
+    uint64_t disk_warn_free_mib = 2048;
+    // Warn when the recording time left at the current write rate drops below this many days;
+    // 0 = off; 0..365.
+    uint32_t disk_warn_days = 3;
+    std::string log_level = "info";  // trace|debug|info|warning|error (spdlog's names)
     SiteInfo site;
     std::vector<StreamConfig> streams;  // 1..16, names unique ignoring case
     bool operator==(const Config&) const = default;

@@ -130,7 +130,22 @@ std::string config_dump(const Config& c) {
     w.line(0, "timing_points_per_s", std::to_string(c.timing_points_per_s));
     w.line(0, "sync_sample_interval_s", std::to_string(c.sync_sample_interval_s));
     w.line(0, "clock_step_threshold_us", std::to_string(c.clock_step_threshold_ns / kNsPerUs));
-    w.line(0, "min_free_disk_mib", std::to_string(c.min_free_disk_mib));
+    w.line(0, "clock_sync", "");
+    w.line(2, "chronyd", std::string(chronyd_mode_name(c.clock_sync.chronyd)));
+    w.line(2, "chronyc_path", quoted(c.clock_sync.chronyc_path));
+    w.line(2, "chronyd_socket", quoted(c.clock_sync.chronyd_socket));
+    w.line(2, "timeout_ms", std::to_string(c.clock_sync.timeout_ms));
+    constexpr uint64_t kBytesPerMib = uint64_t{1} << 20;
+    w.line(0, "min_free_disk_mib", std::to_string(c.min_free_disk_mib),
+           c.min_free_disk_mib == 0
+               ? "off"
+               : config_detail::human_bytes(c.min_free_disk_mib * kBytesPerMib));
+    w.line(0, "disk_warn_free_mib", std::to_string(c.disk_warn_free_mib),
+           c.disk_warn_free_mib == 0
+               ? "off"
+               : config_detail::human_bytes(c.disk_warn_free_mib * kBytesPerMib));
+    w.line(0, "disk_warn_days", std::to_string(c.disk_warn_days),
+           c.disk_warn_days == 0 ? "off" : "");
     w.line(0, "log_level", c.log_level);
     w.line(0, "site", "");
     w.line(2, "recorder_id", quoted(c.site.recorder_id));

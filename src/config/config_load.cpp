@@ -124,9 +124,19 @@ Config parse_root(const YAML::Node& root, cd::IssueList& issues, const ConfigLoa
     config.clock_step_threshold_ns =
         kNsPerUs * top.integer("clock_step_threshold_us", 1, 10'000'000)
                        .get_or(config.clock_step_threshold_ns / kNsPerUs);
+    config.clock_sync = cd::parse_clock_sync(top, issues);
+    constexpr int64_t kMaxMib = 1 << 20;
+    const auto min_free = top.integer("min_free_disk_mib", 0, kMaxMib);
     config.min_free_disk_mib =
-        static_cast<uint64_t>(top.integer("min_free_disk_mib", 0, 1 << 20)
-                                  .get_or(static_cast<int64_t>(config.min_free_disk_mib)));
+        static_cast<uint64_t>(min_free.get_or(static_cast<int64_t>(config.min_free_disk_mib)));
+    const auto warn_free = top.integer("disk_warn_free_mib", 0, kMaxMib);
+    config.disk_warn_free_mib =
+        static_cast<uint64_t>(warn_free.get_or(static_cast<int64_t>(config.disk_warn_free_mib)));
+    config.disk_warn_days =
+        static_cast<uint32_t>(top.integer("disk_warn_days", 0, 365).get_or(config.disk_warn_days));
+    if (!min_free.bad && !warn_free.bad) {
+        cd::check_disk_warnings(top, config, warn_free.value.has_value());
+    }
     if (const auto level = top.choice("log_level", cd::kLogLevels); level.value) {
         config.log_level = cd::kLogLevels[*level.value];
     }
@@ -162,6 +172,9 @@ std::string cd::hint_for_top_level(std::string_view key) {
     }
     if (contains(kHardwareKeys, key)) {
         return "'" + std::string(key) + "' belongs in a stream's 'hardware' block";
+    }
+    if (contains(kClockSyncKeys, key)) {
+        return "'" + std::string(key) + "' belongs in the 'clock_sync' block";
     }
     return {};
 }

@@ -28,7 +28,10 @@ inline constexpr std::string_view kTopKeys[] = {"data_dir",
                                                 "timing_points_per_s",
                                                 "sync_sample_interval_s",
                                                 "clock_step_threshold_us",
+                                                "clock_sync",
                                                 "min_free_disk_mib",
+                                                "disk_warn_free_mib",
+                                                "disk_warn_days",
                                                 "log_level",
                                                 "site",
                                                 "streams"};
@@ -39,12 +42,16 @@ inline constexpr std::string_view kStreamKeys[] = {
     "period_frames", "buffer_frames",    "ring_seconds", "chunk_seconds", "file_format",
     "flac_level",    "flush_interval_s", "overrun_fill", "hardware"};
 inline constexpr std::string_view kHardwareKeys[] = {"make", "model", "serial"};
+inline constexpr std::string_view kClockSyncKeys[] = {"chronyd", "chronyc_path", "chronyd_socket",
+                                                      "timeout_ms"};
 
 inline constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warning", "error"};
 inline constexpr std::string_view kSampleFormats[] = {"S16_LE", "S24_LE", "S24_3LE", "S32_LE",
                                                       "FLOAT_LE"};
 inline constexpr std::string_view kFileFormats[] = {"flac", "wav", "rf64"};
 inline constexpr std::string_view kOverrunFills[] = {"silence", "none"};
+// Indexed by ChronydMode.
+inline constexpr std::string_view kChronydModes[] = {"auto", "yes", "no"};
 
 // Hints for a key given at the wrong level ("'rate_hz' belongs in each entry under 'streams'").
 std::string hint_for_top_level(std::string_view key);
@@ -52,6 +59,13 @@ std::string hint_for_stream(std::string_view key);
 
 // "1.8 MiB", "16.6 GiB".
 std::string human_bytes(uint64_t bytes);
+
+// Parses the clock_sync block of the top-level mapping (absent or empty: the defaults).
+ClockSyncConfig parse_clock_sync(const MapReader& top, IssueList& issues);
+
+// Checks disk_warn_free_mib against min_free_disk_mib, both parsed without a problem. Reported
+// at disk_warn_free_mib when the file gives it, else at min_free_disk_mib (above the default).
+void check_disk_warnings(const MapReader& top, const Config& config, bool warn_free_given);
 
 // Parses streams (a YAML list, already known to be one) into out, reporting every problem, then
 // checks the streams against each other (duplicate names and hardware devices).

@@ -196,6 +196,10 @@ std::string hint_for_stream(std::string_view key) {
         std::end(kHardwareKeys)) {
         return "'" + std::string(key) + "' belongs in this stream's 'hardware' block";
     }
+    if (std::find(std::begin(kClockSyncKeys), std::end(kClockSyncKeys), key) !=
+        std::end(kClockSyncKeys)) {
+        return "'" + std::string(key) + "' belongs in the top-level 'clock_sync' block";
+    }
     return {};
 }
 

@@ -22,6 +22,7 @@
 
 namespace {
 
+using framestamp::ChronydMode;
 using framestamp::Config;
 using framestamp::config_dump;
 using framestamp::config_load_file;
@@ -118,6 +119,12 @@ TEST_F(ConfigTest, DefaultsAreFilledIn) {
     EXPECT_EQ(c.sync_sample_interval_s, 5u);
     EXPECT_EQ(c.clock_step_threshold_ns, 500'000);
     EXPECT_EQ(c.min_free_disk_mib, 256u);
+    EXPECT_EQ(c.disk_warn_free_mib, 2048u);
+    EXPECT_EQ(c.disk_warn_days, 3u);
+    EXPECT_EQ(c.clock_sync.chronyd, ChronydMode::automatic);
+    EXPECT_EQ(c.clock_sync.chronyc_path, "/usr/bin/chronyc");
+    EXPECT_EQ(c.clock_sync.chronyd_socket, "/run/chrony/chronyd.sock");
+    EXPECT_EQ(c.clock_sync.timeout_ms, 1000u);
     EXPECT_EQ(c.log_level, "info");
     EXPECT_EQ(c.site, framestamp::SiteInfo{});
     ASSERT_EQ(c.streams.size(), 1u);
@@ -142,6 +149,8 @@ TEST_F(ConfigTest, EmptyValuesAndZeroFramesTakeTheDefault) {
     const Config c = load(R"(data_dir: $DIR
 log_level:
 site:
+clock_sync:
+disk_warn_free_mib:
 streams:
   - name: front
     device: hw:0
@@ -151,6 +160,8 @@ streams:
     hardware:
 )");
     EXPECT_EQ(c.log_level, "info");
+    EXPECT_EQ(c.clock_sync, framestamp::ClockSyncConfig{});
+    EXPECT_EQ(c.disk_warn_free_mib, 2048u);
     EXPECT_EQ(c.streams[0].period_frames, 128u);
     EXPECT_EQ(c.streams[0].buffer_frames, 1024u);
 }
@@ -159,7 +170,14 @@ const char* const kFull = R"(data_dir: $DIR
 timing_points_per_s: 20
 sync_sample_interval_s: 60
 clock_step_threshold_us: 2000
+clock_sync:
+  chronyd: yes
+  chronyc_path: /opt/chrony/bin/chronyc
+  chronyd_socket: /run/chrony/chronyd.sock,127.0.0.1,::1
+  timeout_ms: 250
 min_free_disk_mib: 0
+disk_warn_free_mib: 100
+disk_warn_days: 0
 log_level: debug
 site:
   recorder_id: "rec-07"
@@ -198,6 +216,12 @@ TEST_F(ConfigTest, EveryKeyIsRead) {
     EXPECT_EQ(c.sync_sample_interval_s, 60u);
     EXPECT_EQ(c.clock_step_threshold_ns, 2'000'000);
     EXPECT_EQ(c.min_free_disk_mib, 0u);
+    EXPECT_EQ(c.disk_warn_free_mib, 100u);
+    EXPECT_EQ(c.disk_warn_days, 0u);
+    EXPECT_EQ(c.clock_sync.chronyd, ChronydMode::yes);
+    EXPECT_EQ(c.clock_sync.chronyc_path, "/opt/chrony/bin/chronyc");
+    EXPECT_EQ(c.clock_sync.chronyd_socket, "/run/chrony/chronyd.sock,127.0.0.1,::1");
+    EXPECT_EQ(c.clock_sync.timeout_ms, 250u);
     EXPECT_EQ(c.log_level, "debug");
     EXPECT_EQ(c.site.recorder_id, "rec-07");
     EXPECT_EQ(c.site.site, "Wytham Woods, plot 3: # \"north\"");
@@ -273,6 +297,17 @@ Config random_config(std::mt19937_64& rng, const std::string& dir) {
     c.sync_sample_interval_s = static_cast<uint32_t>(uniform(1, 3600));
     c.clock_step_threshold_ns = 1000 * uniform(1, 10'000'000);
     c.min_free_disk_mib = static_cast<uint64_t>(uniform(0, 1 << 20));
+    c.disk_warn_free_mib =
+        uniform(0, 3) == 0 ? 0
+                           : static_cast<uint64_t>(uniform(int64_t(c.min_free_disk_mib), 1 << 20));
+    c.disk_warn_days = static_cast<uint32_t>(uniform(0, 365));
+    c.clock_sync.chronyd =
+        pick_one(rng, {ChronydMode::automatic, ChronydMode::yes, ChronydMode::no});
+    c.clock_sync.chronyc_path = "/" + random_text(rng);
+    c.clock_sync.chronyd_socket = pick_one<std::string>(
+        rng, {"/run/chrony/chronyd.sock", "127.0.0.1", "::1", "chrony-host.example.org",
+              "/tmp/x y/#:\"/s.sock,fe80::1%eth0"});
+    c.clock_sync.timeout_ms = static_cast<uint32_t>(uniform(100, 10'000));
     c.log_level = pick_one<std::string>(rng, {"trace", "debug", "info", "warning", "error"});
     c.site = {random_text(rng), random_text(rng), random_text(rng),
               std::nullopt,     std::nullopt,     std::nullopt};
@@ -381,7 +416,8 @@ TEST_F(ConfigTest, EveryKeyIsDocumented) {
     for (const auto& keys : {std::span<const std::string_view>(cd::kTopKeys),
                              std::span<const std::string_view>(cd::kSiteKeys),
                              std::span<const std::string_view>(cd::kStreamKeys),
-                             std::span<const std::string_view>(cd::kHardwareKeys)}) {
+                             std::span<const std::string_view>(cd::kHardwareKeys),
+                             std::span<const std::string_view>(cd::kClockSyncKeys)}) {
         for (const auto key : keys) {
             EXPECT_THAT(doc.str(), ::testing::HasSubstr("`" + std::string(key) + "`"));
             EXPECT_THAT(example.str(), ::testing::HasSubstr(std::string(key) + ":"));
@@ -518,6 +554,48 @@ TEST_F(ConfigTest, UnreadableFilesAreConfigErrors) {
     } catch (const ConfigError& e) {
         EXPECT_THAT(e.what(), ::testing::HasSubstr("is a directory"));
     }
+}
+
+// The directory of a chronyd socket path must leave room for chronyc's own socket beside it:
+// 69 characters load, 70 do not.
+TEST_F(ConfigTest, ChronydSocketLengthLimitsAreExact) {
+    auto text = [](const std::string& socket) {
+        return "data_dir: $DIR\nclock_sync:\n  chronyd_socket: " + socket +
+               "\nstreams:\n  - name: front\n    device: hw:0\n";
+    };
+    const std::string dir69 = "/" + std::string(68, 'd');
+    EXPECT_EQ(load(text(dir69 + "/chronyd.sock")).clock_sync.chronyd_socket,
+              dir69 + "/chronyd.sock");
+    EXPECT_TRUE(has_issue(issues_of(text(dir69 + "d/chronyd.sock")), 3, "clock_sync.chronyd_socket",
+                          "keep the directory to 69 characters"));
+    // The whole path must fit in sun_path (107 bytes and a NUL).
+    EXPECT_NO_THROW(load(text("/s/" + std::string(104, 'f'))));
+    EXPECT_TRUE(has_issue(issues_of(text("/s/" + std::string(105, 'f'))), 3,
+                          "clock_sync.chronyd_socket", "is 108 bytes"));
+    // A list is checked entry by entry.
+    EXPECT_TRUE(has_issue(issues_of(text("/run/chrony/chronyd.sock,,::1")), 3,
+                          "clock_sync.chronyd_socket", "has an empty entry"));
+    EXPECT_TRUE(has_issue(issues_of(text("127.0.0.1,run/chronyd.sock")), 3,
+                          "clock_sync.chronyd_socket", "must be absolute"));
+}
+
+// disk_warn_free_mib may equal the reserve; below it is an error unless 0.
+TEST_F(ConfigTest, DiskWarningAgainstTheReserve) {
+    auto text = [](const std::string& keys) {
+        return "data_dir: $DIR\n" + keys + "streams:\n  - name: front\n    device: hw:0\n";
+    };
+    EXPECT_EQ(load(text("min_free_disk_mib: 4096\ndisk_warn_free_mib: 4096\n")).disk_warn_free_mib,
+              4096u);
+    EXPECT_EQ(load(text("min_free_disk_mib: 4096\ndisk_warn_free_mib: 0\n")).disk_warn_free_mib,
+              0u);
+    EXPECT_EQ(load(text("min_free_disk_mib: 2048\n")).disk_warn_free_mib, 2048u);
+    EXPECT_TRUE(has_issue(issues_of(text("min_free_disk_mib: 4096\ndisk_warn_free_mib: 4095\n")), 3,
+                          "disk_warn_free_mib", "4095 is below min_free_disk_mib (4096)"));
+    EXPECT_TRUE(has_issue(issues_of(text("min_free_disk_mib: 2049\n")), 2, "min_free_disk_mib",
+                          "above disk_warn_free_mib's default of 2048"));
+    // A bad reserve is reported once, not again as a conflict.
+    const auto issues = issues_of(text("min_free_disk_mib: lots\ndisk_warn_free_mib: 1\n"));
+    EXPECT_EQ(issues.size(), 1u) << all_issues(issues);
 }
 
 // Each file in config_cases/ lists the issues it must produce in "# expect:" lines (README.md).
