@@ -81,6 +81,9 @@ struct SyncSample {
     int64_t maxerror_ns = 0;
     bool synchronised = false;  // !(status & STA_UNSYNC) and the call reported TIME_OK etc.
     const char* source = "adjtimex";
+    // More facts for the timing log's detail column (key=value;..., e.g. chronyd's stratum and
+    // root dispersion), NUL-terminated; fixed size so a sample copies without allocating.
+    char detail[160] = {};
 };
 
 class SyncProbe {

@@ -354,7 +354,8 @@ void CaptureLoop::maybe_sample_sync(int64_t mono_ns) {
     r.sync_offset_ns = s->offset_ns;
     r.sync_esterror_ns = s->esterror_ns;
     r.sync_maxerror_ns = s->maxerror_ns;
-    record_set_detail(r, fmt::format("source={};synced={}", s->source, s->synchronised ? 1 : 0));
+    record_set_detail(r, fmt::format("source={};synced={}{}{}", s->source, s->synchronised ? 1 : 0,
+                                     s->detail[0] != '\0' ? ";" : "", s->detail));
     sink_.push_record(r);
 }
 

@@ -23,33 +23,20 @@ constexpr int64_t kNsPerS = 1'000'000'000;
 constexpr int64_t kStatusIntervalNs = 5 * kNsPerS;
 constexpr int64_t kDiskIntervalNs = 5 * kNsPerS;
 
-std::string clock_summary() {
-    auto probe = make_adjtimex_probe();
-    const auto s = probe->sample();
-    if (!s) {
-        return "clock: unknown";
-    }
-    if (!s->synchronised) {
-        return "clock UNSYNCHRONISED";
-    }
-    return fmt::format("clock synced (offset {:+.0f} us, est. error {:.1f} ms)",
-                       static_cast<double>(s->offset_ns) / 1e3,
-                       static_cast<double>(s->esterror_ns) / 1e6);
-}
-
 }  // namespace
 
 Supervisor::Supervisor(Config config, ConfigLoadOptions load_options)
     : config_(std::move(config)), load_options_(std::move(load_options)) {
     DiskLimits limits;
     limits.min_free_bytes = config_.min_free_disk_mib << 20;
-    limits.warn_free_bytes = std::max<uint64_t>(limits.min_free_bytes * 4, 1ULL << 30);
-    limits.warn_days = 3;
+    limits.warn_free_bytes = config_.disk_warn_free_mib << 20;
+    limits.warn_days = config_.disk_warn_days;
     for (const auto& s : config_.streams) {
         limits.nominal_bytes_per_s += static_cast<double>(s.rate_hz) * s.channels *
                                       static_cast<double>(sample_bytes(s.format));
     }
     disk_ = std::make_unique<DiskMonitor>(config_.data_dir, limits);
+    sync_ = std::make_unique<SyncMonitor>(sync_monitor_options(config_));
 }
 
 StreamSetup Supervisor::setup_for(const Config& cfg, const StreamConfig& s) const {
@@ -105,7 +92,7 @@ void Supervisor::start_streams() {
 std::unique_ptr<StreamRecorder> Supervisor::make_stream(const Config& cfg,
                                                         const StreamConfig& s) const {
     return std::make_unique<StreamRecorder>(setup_for(cfg, s), make_alsa_source(),
-                                            make_adjtimex_probe());
+                                            sync_->make_probe());
 }
 
 namespace {
@@ -241,7 +228,7 @@ std::string Supervisor::status_line() const {
         }
         line += fmt::format(", {} overruns", c.overruns.load());
     }
-    line += " | " + clock_summary() + " | " + disk_->status_text();
+    line += " | " + sync_->summary() + " | " + disk_->status_text();
     return line;
 }
 
@@ -257,6 +244,7 @@ int Supervisor::run() {
 
     spdlog::info("framestampd {} starting: {} stream(s), data in {}", FRAMESTAMP_VERSION,
                  config_.streams.size(), config_.data_dir);
+    sync_->start();  // its thread inherits the blocked signals
     disk_->update(monotonic_ns());
     start_streams();
 
@@ -319,6 +307,7 @@ int Supervisor::run() {
     for (auto& s : streams_) {
         s->stop();
     }
+    sync_->stop();
     spdlog::info("framestampd stopped");
     return exit_code;
 }

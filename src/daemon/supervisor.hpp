@@ -7,6 +7,7 @@
 
 #include "daemon/disk_monitor.hpp"
 #include "daemon/notify.hpp"
+#include "framestamp/clock_sync.hpp"
 #include "framestamp/config.hpp"
 #include "framestamp/recorder.hpp"
 
@@ -35,6 +36,7 @@ class Supervisor {
     ConfigLoadOptions load_options_;
     Notifier notifier_;
     std::unique_ptr<DiskMonitor> disk_;
+    std::unique_ptr<SyncMonitor> sync_;
     std::vector<std::unique_ptr<StreamRecorder>> streams_;
 };
 
