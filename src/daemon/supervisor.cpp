@@ -250,13 +250,20 @@ int Supervisor::run() {
 
     const int64_t watchdog_ns = notifier_.watchdog_ns();
     // Ping at half the interval; a capture thread silent for longer than that stops the pings.
-    const int64_t tick_ns = watchdog_ns > 0 ? std::min(watchdog_ns / 2, kNsPerS) : kNsPerS;
+    const int64_t ping_ns = watchdog_ns > 0 ? watchdog_ns / 2 : 0;
+    const int64_t start_ns = monotonic_ns();
     bool ready = false;
     int64_t next_status = 0;
-    int64_t next_disk = monotonic_ns() + kDiskIntervalNs;
+    int64_t next_disk = start_ns + kDiskIntervalNs;
+    int64_t next_ping = start_ns + ping_ns;  // before READY=1, only once a start is slow
     bool watchdog_held = false;
     int exit_code = kExitOk;
     for (;;) {
+        // Until READY=1 look every 100 ms, so readiness follows the first period promptly.
+        int64_t tick_ns = ready ? kNsPerS : kNsPerS / 10;
+        if (ping_ns > 0) {
+            tick_ns = std::min(tick_ns, std::max<int64_t>(next_ping - monotonic_ns(), 1'000'000));
+        }
         timespec timeout{static_cast<time_t>(tick_ns / kNsPerS),
                          static_cast<long>(tick_ns % kNsPerS)};
         const int sig = sigtimedwait(&sigs, nullptr, &timeout);
@@ -278,12 +285,14 @@ int Supervisor::run() {
             notifier_.ready(st);
             spdlog::info("ready: {}", st);
             next_status = now + kStatusIntervalNs;
+            next_ping = now;
         } else if (ready && now >= next_status) {
             notifier_.status(status_line());
             next_status = now + kStatusIntervalNs;
         }
-        if (watchdog_ns > 0) {
-            if (capture_alive(now, watchdog_ns / 2)) {
+        if (ping_ns > 0 && now >= next_ping) {
+            next_ping = now + ping_ns;
+            if (capture_alive(now, ping_ns)) {
                 notifier_.watchdog();
                 if (watchdog_held) {
                     spdlog::warn("capture progressing again; watchdog pings resumed");
@@ -294,7 +303,7 @@ int Supervisor::run() {
                 spdlog::error(
                     "a capture thread has made no progress for {:.1f} s: withholding "
                     "watchdog pings so systemd restarts the service",
-                    static_cast<double>(watchdog_ns / 2) / 1e9);
+                    static_cast<double>(ping_ns) / 1e9);
             }
         }
         if (all_failed()) {
