@@ -183,6 +183,10 @@ class CaptureLoop {
   private:
     bool run_session(const std::atomic<bool>& stop, const GrantedParams& granted);
     bool take_point(uint64_t session_frames_base);
+    // A record of this kind at the current session frame, stamped now.
+    CaptureRecord event(RecordKind kind) const;
+    // A timing point from a status reading, at hardware position hw_frame (session frames).
+    CaptureRecord point(const StatusReading& s, uint64_t hw_frame) const;
     void push_event(CaptureRecord r, const std::atomic<bool>& stop);
     void handle_overrun(const std::atomic<bool>& stop);
     void push_audio_or_drop(const void* data, uint64_t frames);

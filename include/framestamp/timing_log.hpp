@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace framestamp {
 
@@ -35,6 +36,9 @@ void timing_row_format(std::string& out, const TimingRow& row, uint64_t chunk_fi
 
 // Quotes a CSV field if it holds a comma, a quote or a line break (RFC 4180).
 std::string csv_field(std::string_view s);
+
+// Splits one CSV line (without its line break) into fields, undoing RFC 4180 quoting.
+std::vector<std::string> csv_split(std::string_view line);
 
 // The timing log of one chunk, written as <final>.partial and renamed on close. Rows are kept in
 // memory between flushes (a few hundred bytes a second); flush() writes them and fdatasync()s, so a

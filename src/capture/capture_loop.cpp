@@ -82,10 +82,7 @@ void CaptureLoop::run(const std::atomic<bool>& stop) {
         next_point_mono_ns_ = 0;
         next_sync_mono_ns_ = 0;
         if (lost_before) {
-            CaptureRecord back;
-            back.kind = RecordKind::device_back;
-            back.realtime_ns = realtime_ns();
-            back.monotonic_raw_ns = monotonic_raw_ns();
+            CaptureRecord back = event(RecordKind::device_back);
             record_set_detail(back, fmt::format("device={}", opt_.params.device));
             push_event(back, stop);
         }
@@ -101,10 +98,7 @@ bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams
         "({} PCM)",
         p.device, p.rate_hz, p.channels, sample_format_name(p.format), granted.period_frames,
         granted.buffer_frames, granted.pcm_type);
-    CaptureRecord start;
-    start.kind = RecordKind::session_start;
-    start.realtime_ns = realtime_ns();
-    start.monotonic_raw_ns = monotonic_raw_ns();
+    CaptureRecord start = event(RecordKind::session_start);
     record_set_detail(start,
                       fmt::format("device={};rate_hz={};channels={};sample_format={};"
                                   "period_frames={};buffer_frames={};pcm_type={}",
@@ -145,11 +139,7 @@ bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams
             continue;
         }
         // -ENODEV (unplugged) or any other error: the device is gone for this session.
-        CaptureRecord lost;
-        lost.kind = RecordKind::device_lost;
-        lost.at_frame = session_frames_;
-        lost.realtime_ns = realtime_ns();
-        lost.monotonic_raw_ns = monotonic_raw_ns();
+        CaptureRecord lost = event(RecordKind::device_lost);
         record_set_detail(
             lost, fmt::format("error={};errno={}", std::strerror(static_cast<int>(-n)), -n));
         push_event(lost, stop);
@@ -161,20 +151,35 @@ bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams
     return false;
 }
 
+CaptureRecord CaptureLoop::event(RecordKind kind) const {
+    CaptureRecord r;
+    r.kind = kind;
+    r.session = session_;
+    r.at_frame = session_frames_;
+    r.realtime_ns = realtime_ns();
+    r.monotonic_raw_ns = monotonic_raw_ns();
+    return r;
+}
+
+CaptureRecord CaptureLoop::point(const StatusReading& s, uint64_t hw_frame) const {
+    CaptureRecord pt;
+    pt.kind = RecordKind::point;
+    pt.session = session_;
+    pt.at_frame = session_frames_;
+    pt.hw_frame = hw_frame;
+    pt.realtime_ns = s.realtime_ns;
+    pt.monotonic_raw_ns = s.monotonic_raw_ns;
+    pt.window_ns = s.window_ns;
+    pt.delay_frames = s.delay_frames;
+    return pt;
+}
+
 bool CaptureLoop::take_point(uint64_t stream_base) {
     StatusReading s;
     if (source_.status(&s) != 0) {
         return false;
     }
-    CaptureRecord pt;
-    pt.kind = RecordKind::point;
-    pt.session = session_;
-    pt.at_frame = session_frames_;
-    pt.hw_frame = stream_base + read_since_start_ + s.avail_frames;
-    pt.realtime_ns = s.realtime_ns;
-    pt.monotonic_raw_ns = s.monotonic_raw_ns;
-    pt.window_ns = s.window_ns;
-    pt.delay_frames = s.delay_frames;
+    const CaptureRecord pt = point(s, stream_base + read_since_start_ + s.avail_frames);
     if (last_point_) {
         const int64_t before = last_point_->realtime_ns - last_point_->monotonic_raw_ns;
         const int64_t now = pt.realtime_ns - pt.monotonic_raw_ns;
@@ -261,15 +266,7 @@ void CaptureLoop::handle_overrun(const std::atomic<bool>& stop) {
     first_point_.reset();
     if (have_status) {
         // The first point of the restarted stream, so the fit has both sides of the gap.
-        CaptureRecord pt;
-        pt.kind = RecordKind::point;
-        pt.session = session_;
-        pt.at_frame = session_frames_;
-        pt.hw_frame = stream_base_ + s.avail_frames;
-        pt.realtime_ns = s.realtime_ns;
-        pt.monotonic_raw_ns = s.monotonic_raw_ns;
-        pt.window_ns = s.window_ns;
-        pt.delay_frames = s.delay_frames;
+        const CaptureRecord pt = point(s, stream_base_ + s.avail_frames);
         first_point_ = pt;
         last_point_ = pt;
         sink_.push_record(pt);
@@ -321,12 +318,8 @@ void CaptureLoop::flush_pending_drop() {
     // One record per dropped stretch, pushed before any later audio or point, so the writer sees
     // them in frame order. If even the record queue is full it is retried with the next read, and
     // points are held back meanwhile (take_point).
-    CaptureRecord ro;
-    ro.kind = RecordKind::ring_overflow;
-    ro.session = session_;
+    CaptureRecord ro = event(RecordKind::ring_overflow);
     ro.at_frame = pending_drop_at_;
-    ro.realtime_ns = realtime_ns();
-    ro.monotonic_raw_ns = monotonic_raw_ns();
     ro.frames = static_cast<int64_t>(pending_drop_frames_);
     ro.fill = true;
     record_set_detail(ro, fmt::format("filled=silence;lost_frames={}", pending_drop_frames_));
@@ -344,12 +337,7 @@ void CaptureLoop::maybe_sample_sync(int64_t mono_ns) {
     if (!s) {
         return;
     }
-    CaptureRecord r;
-    r.kind = RecordKind::sync;
-    r.session = session_;
-    r.at_frame = session_frames_;
-    r.realtime_ns = realtime_ns();
-    r.monotonic_raw_ns = monotonic_raw_ns();
+    CaptureRecord r = event(RecordKind::sync);
     r.sync_status = s->status;
     r.sync_offset_ns = s->offset_ns;
     r.sync_esterror_ns = s->esterror_ns;

@@ -36,6 +36,31 @@ std::string csv_field(std::string_view s) {
     return q;
 }
 
+std::vector<std::string> csv_split(std::string_view line) {
+    std::vector<std::string> out(1);
+    bool quoted = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+                out.back().push_back('"');
+                ++i;
+            } else if (c == '"') {
+                quoted = false;
+            } else {
+                out.back().push_back(c);
+            }
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == ',') {
+            out.emplace_back();
+        } else {
+            out.back().push_back(c);
+        }
+    }
+    return out;
+}
+
 void timing_row_format(std::string& out, const TimingRow& row, uint64_t chunk_first_frame) {
     const auto chunk_frame =
         static_cast<int64_t>(row.session_frame) - static_cast<int64_t>(chunk_first_frame);

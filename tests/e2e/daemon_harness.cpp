@@ -1,5 +1,7 @@
 #include "daemon_harness.hpp"
 
+#include "framestamp/timing_log.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sndfile.h>
@@ -123,35 +125,6 @@ std::vector<fsys::path> files_with_suffix(const fsys::path& dir, const std::stri
     return out;
 }
 
-namespace {
-
-std::vector<std::string> split_csv(const std::string& line) {
-    std::vector<std::string> out(1);
-    bool quoted = false;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        const char c = line[i];
-        if (quoted) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-                out.back().push_back('"');
-                ++i;
-            } else if (c == '"') {
-                quoted = false;
-            } else {
-                out.back().push_back(c);
-            }
-        } else if (c == '"') {
-            quoted = true;
-        } else if (c == ',') {
-            out.emplace_back();
-        } else {
-            out.back().push_back(c);
-        }
-    }
-    return out;
-}
-
-}  // namespace
-
 std::vector<LogRow> read_timing_log(const fsys::path& path) {
     std::ifstream in(path);
     std::string line;
@@ -159,9 +132,9 @@ std::vector<LogRow> read_timing_log(const fsys::path& path) {
     if (!std::getline(in, line)) {
         return rows;
     }
-    const auto header = split_csv(line);
+    const auto header = framestamp::csv_split(line);
     while (std::getline(in, line)) {
-        const auto fields = split_csv(line);
+        const auto fields = framestamp::csv_split(line);
         if (fields.size() != header.size()) {
             throw std::runtime_error("bad row in " + path.string() + ": " + line);
         }

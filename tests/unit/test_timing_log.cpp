@@ -22,32 +22,6 @@ std::string slurp(const fsys::path& p) {
     return ss.str();
 }
 
-// Splits one CSV line honouring RFC 4180 quotes.
-std::vector<std::string> split_csv(const std::string& line) {
-    std::vector<std::string> out(1);
-    bool quoted = false;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        const char c = line[i];
-        if (quoted) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-                out.back().push_back('"');
-                ++i;
-            } else if (c == '"') {
-                quoted = false;
-            } else {
-                out.back().push_back(c);
-            }
-        } else if (c == '"') {
-            quoted = true;
-        } else if (c == ',') {
-            out.emplace_back();
-        } else {
-            out.back().push_back(c);
-        }
-    }
-    return out;
-}
-
 class TimingLogTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -79,10 +53,20 @@ TEST(TimingRowFormat, EveryRowHasAllColumnsAndChunkFrame) {
                  .monotonic_raw_ns = 6,
                  .detail = "device=hw:CARD=X,DEV=0;rate_hz=48000"};
     framestamp::timing_row_format(out, ev, 0);
-    const auto fields = split_csv(out.substr(0, out.size() - 1));
-    const auto header = split_csv(std::string(framestamp::kTimingLogHeader));
+    const auto fields = framestamp::csv_split(out.substr(0, out.size() - 1));
+    const auto header = framestamp::csv_split(std::string(framestamp::kTimingLogHeader));
     ASSERT_EQ(fields.size(), header.size());
     EXPECT_EQ(fields.back(), "device=hw:CARD=X,DEV=0;rate_hz=48000");
+}
+
+TEST(CsvSplit, UndoesCsvFieldForAnyText) {
+    const std::vector<std::string> fields = {"plain", "", "a,b", "say \"hi\"", "x;y=z", ",", "\""};
+    std::string line;
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        line += (i > 0 ? "," : "") + framestamp::csv_field(fields[i]);
+    }
+    EXPECT_EQ(framestamp::csv_split(line), fields);
+    EXPECT_EQ(framestamp::csv_split(""), std::vector<std::string>{""});
 }
 
 TEST(CsvField, QuotesOnlyWhenNeeded) {
