@@ -163,7 +163,12 @@ std::string guano_text(const ChunkMetadata& meta, std::string_view original_file
     return t;
 }
 
-std::optional<std::string> guano_value(std::string_view text, std::string_view key) {
+namespace {
+
+// Calls f(line, key) for each line of GUANO text, key being the trimmed text before the first
+// colon (empty when there is none). Stops early when f returns true.
+template <typename F>
+void for_each_guano_line(std::string_view text, F&& f) {
     std::size_t pos = 0;
     while (pos < text.size()) {
         std::size_t end = text.find('\n', pos);
@@ -172,35 +177,43 @@ std::optional<std::string> guano_value(std::string_view text, std::string_view k
         }
         const std::string_view line = text.substr(pos, end - pos);
         const std::size_t colon = line.find(':');
-        if (colon != std::string_view::npos && trim(line.substr(0, colon)) == key) {
-            return std::string(trim(line.substr(colon + 1)));
+        const std::string_view key =
+            colon != std::string_view::npos ? trim(line.substr(0, colon)) : std::string_view{};
+        if (f(line, key)) {
+            return;
         }
         pos = end + 1;
     }
-    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> guano_value(std::string_view text, std::string_view key) {
+    std::optional<std::string> value;
+    for_each_guano_line(text, [&](std::string_view line, std::string_view k) {
+        if (line.find(':') != std::string_view::npos && k == key) {
+            value = std::string(trim(line.substr(line.find(':') + 1)));
+            return true;
+        }
+        return false;
+    });
+    return value;
 }
 
 std::optional<std::string> guano_with_length(std::string_view text, std::string_view length_text,
                                              std::size_t size) {
     std::string out;
     bool replaced = false;
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        std::size_t end = text.find('\n', pos);
-        if (end == std::string_view::npos) {
-            end = text.size();
-        }
-        const std::string_view line = text.substr(pos, end - pos);
-        const std::size_t colon = line.find(':');
-        if (colon != std::string_view::npos && trim(line.substr(0, colon)) == "Length") {
+    for_each_guano_line(text, [&](std::string_view line, std::string_view k) {
+        if (k == "Length") {
             out += fmt::format("Length: {}\n", length_text);
             replaced = true;
         } else if (!trim(line).empty()) {
             out += line;
             out += '\n';
         }
-        pos = end + 1;
-    }
+        return false;
+    });
     if (!replaced) {
         out += fmt::format("Length: {}\n", length_text);
     }
