@@ -1,0 +1,489 @@
+// Stage 1 of the drift fit: session frame -> CLOCK_MONOTONIC_RAW by the lower envelope of the
+// timing points (docs/timing-model.md), streamed so that memory stays bounded by one window.
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+
+#include "fit_internal.hpp"
+
+namespace framestamp {
+
+using timemap_detail::HullValue;
+using timemap_detail::OffsetTrack;
+using timemap_detail::XY;
+
+namespace timemap_detail {
+
+HullValue lower_hull_at(const std::vector<XY>& pts, double x0, std::vector<std::size_t>& hull) {
+    HullValue out;
+    hull.clear();
+    // Monotone chain, lower part: keep turning left (counter-clockwise).
+    for (std::size_t i = 0; i < pts.size(); ++i) {
+        if (!hull.empty() && pts[hull.back()].x == pts[i].x) {
+            if (pts[i].y >= pts[hull.back()].y) {
+                continue;
+            }
+            hull.pop_back();
+        }
+        while (hull.size() >= 2) {
+            const XY& a = pts[hull[hull.size() - 2]];
+            const XY& b = pts[hull.back()];
+            const XY& c = pts[i];
+            double cross = (b.x - a.x) * (c.y - a.y) - (b.y - a.y) * (c.x - a.x);
+            if (cross > 0) {
+                break;
+            }
+            hull.pop_back();
+        }
+        hull.push_back(i);
+    }
+    if (hull.size() < 2) {
+        return out;
+    }
+    auto it = std::lower_bound(hull.begin(), hull.end(), x0,
+                               [&](std::size_t idx, double x) { return pts[idx].x < x; });
+    std::size_t r =
+        it == hull.end() ? hull.size() - 1 : static_cast<std::size_t>(it - hull.begin());
+    if (r == 0) {
+        r = 1;
+    }
+    const XY& a = pts[hull[r - 1]];
+    const XY& b = pts[hull[r]];
+    out.slope = (b.y - a.y) / (b.x - a.x);
+    out.value = a.y + out.slope * (x0 - a.x);
+    out.left = hull[r - 1];
+    out.right = hull[r];
+    out.ok = true;
+    return out;
+}
+
+}  // namespace timemap_detail
+
+class SegmentFitter::Impl {
+  public:
+    Impl(uint32_t rate_hz, uint64_t first_frame, uint64_t end_frame, const FitOptions& o)
+        : opt_(o), offsets_(o) {
+        model_.rate_hz = rate_hz;
+        model_.first_frame = first_frame;
+        model_.end_frame = end_frame;
+        ns_per_frame_ = 1e9 / rate_hz;
+        s_frames_ = std::max(1.0, o.knot_spacing_s * rate_hz);
+        h1_ = std::max(1.0, o.envelope_half_window_s * rate_hz);
+        h2_ = std::max(h1_, o.long_window_half_s * rate_hz);
+        hc_ = std::max(h1_, o.curvature_half_window_s * rate_hz);
+    }
+
+    void add_point(const TimePoint& p) {
+        ++model_.stats.points;
+        if (opt_.max_window_ns > 0 && p.window_ns > opt_.max_window_ns) {
+            return;
+        }
+        if (have_ref_ && p.frame < last_frame_) {
+            return;  // positions never go back within a segment; such a row is not trusted
+        }
+        if (!have_ref_) {
+            have_ref_ = true;
+            f_ref_ = p.frame;
+            raw_ref_ = p.raw_ns;
+            next_coarse_x_ = h1_ / 2;
+            next_knot_x_ = h1_ / 2;
+        }
+        last_frame_ = p.frame;
+        ++model_.stats.points_used;
+        double x = static_cast<double>(p.frame - f_ref_);
+        double y = static_cast<double>(p.raw_ns - raw_ref_) - x * ns_per_frame_;
+        window_.push_back({x, y});
+        offsets_.add(p.raw_ns, p.realtime_ns - p.raw_ns);
+        // A coarse knot is settled once the points reach H1 past it; a group of fine knots once
+        // the points reach H2 past it and the coarse knots reach Hc past it.
+        while (x >= next_coarse_x_ + h1_) {
+            emit_coarse(next_coarse_x_);
+            next_coarse_x_ += s_frames_;
+        }
+        while (x >= group_ready_at(next_knot_x_)) {
+            emit_group(next_knot_x_, false);
+            next_knot_x_ += kGroup * s_frames_;
+        }
+    }
+
+    void finish_knots() {
+        if (window_.empty()) {
+            return;
+        }
+        double x_last = window_.back().x;
+        if (x_last < h1_) {
+            // A short segment: two knots a half-span apart, each from every point.
+            if (x_last > 0) {
+                emit_fine(x_last / 4, 0, x_last, 0, 0, true);
+                emit_fine(3 * x_last / 4, 0, x_last, 0, 0, true);
+            } else {
+                // One position only: its least late reading, at the nominal rate.
+                double y = window_.front().y;
+                for (const XY& q : window_) {
+                    y = std::min(y, q.y);
+                }
+                knot_xs_.push_back(0);
+                knot_ys_.push_back(y);
+                knot_spread_.push_back(1e6);
+            }
+            return;
+        }
+        double last_knot = x_last - h1_ / 2;
+        while (next_coarse_x_ <= last_knot) {
+            emit_coarse(next_coarse_x_);
+            next_coarse_x_ += s_frames_;
+        }
+        while (next_knot_x_ <= last_knot) {
+            emit_group(next_knot_x_, true, last_knot);
+            next_knot_x_ += kGroup * s_frames_;
+        }
+        if (knot_xs_.empty() || last_knot > knot_xs_.back() + s_frames_ / 4) {
+            emit_fine(last_knot, last_knot - h2_, last_knot + h2_, curvature_at(last_knot),
+                      last_knot, true);
+        }
+    }
+
+    SegmentModel finish() {
+        finish_knots();
+        build_raw_knots();
+        model_.offset_knots = offsets_.finish(model_.stats);
+        finish_stats();
+        return std::move(model_);
+    }
+
+    void add_sync(const SyncSample& s) { offsets_.add_sync(s); }
+    void set_end_frame(uint64_t e) { model_.end_frame = e; }
+
+  private:
+    static constexpr int kGroup = 3;  // fine knots per envelope window
+
+    // Copies the points with lo <= x <= hi into pts_, detrended by c * (x - xc)^2.
+    void gather(double lo, double hi, double c, double xc) {
+        auto first = std::lower_bound(window_.begin(), window_.end(), lo,
+                                      [](const XY& q, double v) { return q.x < v; });
+        pts_.clear();
+        for (auto it = first; it != window_.end() && it->x <= hi; ++it) {
+            double d = it->x - xc;
+            pts_.push_back({it->x, it->y - c * d * d});
+        }
+    }
+
+    // Points needed before the fine knots from x0 are settled: the long window past them, and
+    // the coarse knots their curvature comes from (two-sided, so at the start later ones).
+    double group_ready_at(double x0) const {
+        double xc = x0 + s_frames_ * (kGroup - 1) / 2.0;
+        double xq = std::max(xc, h1_ / 2 + hc_);
+        return std::max(xc + s_frames_ + h2_, xq + hc_ + h1_);
+    }
+
+    // Pass 1: the plain local envelope every knot spacing, for the curvature of pass 2.
+    void emit_coarse(double xk) {
+        gather(xk - h1_, xk + h1_, 0, 0);
+        if (pts_.size() < 2 || xk < pts_.front().x || xk > pts_.back().x) {
+            return;
+        }
+        HullValue hv = timemap_detail::lower_hull_at(pts_, xk, scratch_);
+        if (hv.ok) {
+            coarse_x_.push_back(xk);
+            coarse_y_.push_back(hv.value);
+        }
+    }
+
+    // Curvature (ns per frame^2) of the coarse envelope around x: a least-squares parabola
+    // through the coarse knots within Hc.
+    double curvature_at(double x) const {
+        double n = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, t0 = 0, t1 = 0, t2 = 0;
+        auto lo = std::lower_bound(coarse_x_.begin(), coarse_x_.end(), x - hc_);
+        for (auto it = lo; it != coarse_x_.end() && *it <= x + hc_; ++it) {
+            double u = (*it - x) / s_frames_;  // knot spacings: keeps the sums well scaled
+            double v = coarse_y_[static_cast<std::size_t>(it - coarse_x_.begin())];
+            double u2 = u * u;
+            n += 1;
+            s1 += u;
+            s2 += u2;
+            s3 += u2 * u;
+            s4 += u2 * u2;
+            t0 += v;
+            t1 += u * v;
+            t2 += u2 * v;
+        }
+        if (n < 7) {
+            return 0.0;
+        }
+        // Normal equations of v = a + b u + c u^2, solved for c by Cramer's rule.
+        double det = n * (s2 * s4 - s3 * s3) - s1 * (s1 * s4 - s3 * s2) + s2 * (s1 * s3 - s2 * s2);
+        if (std::abs(det) < 1e-12) {
+            return 0.0;
+        }
+        double det_c =
+            n * (s2 * t2 - s3 * t1) - s1 * (s1 * t2 - s3 * t0) + s2 * (s1 * t1 - s2 * t0);
+        return det_c / det / (s_frames_ * s_frames_);
+    }
+
+    // Pass 2: the knots x0, x0 + S, ... (kGroup of them, up to `limit` at the end) from one long
+    // window centred on the group, detrended by the local curvature.
+    void emit_group(double x0, bool at_end, double limit = 0) {
+        double xc = x0 + s_frames_ * (kGroup - 1) / 2.0;
+        // Near the ends the parabola would rest on one side only and its curvature would be
+        // noisy; curvature changes slowly, so take it from the nearest two-sided stretch.
+        double xq = xc;
+        if (!coarse_x_.empty()) {
+            double lo = coarse_x_.front() + hc_;
+            double hi = at_end ? coarse_x_.back() - hc_ : xc;
+            xq = lo <= hi ? std::clamp(xc, lo, hi) : (coarse_x_.front() + coarse_x_.back()) / 2;
+        }
+        double c = curvature_at(xq);
+        for (int j = 0; j < kGroup; ++j) {
+            double xk = x0 + j * s_frames_;
+            if (at_end && xk > limit) {
+                break;
+            }
+            emit_fine(xk, xc - h2_, xc + h2_, c, xc, j == 0);
+        }
+        // Points no later group can reach.
+        double keep_from = x0 + kGroup * s_frames_ - std::max(h2_, h1_) - s_frames_;
+        while (!window_.empty() && window_.front().x < keep_from) {
+            window_.pop_front();
+        }
+    }
+
+    void emit_fine(double xk, double lo, double hi, double c, double xc, bool regather) {
+        if (regather || pts_cached_lo_ != lo || pts_cached_c_ != c) {
+            gather(lo, hi, c, xc);
+            pts_cached_lo_ = lo;
+            pts_cached_c_ = c;
+            fine_pts_ = pts_;
+        }
+        const std::vector<XY>& pts = fine_pts_;
+        if (pts.size() < 2 || xk < pts.front().x || xk > pts.back().x) {
+            return;
+        }
+        HullValue hv = timemap_detail::lower_hull_at(pts, xk, scratch_);
+        if (!hv.ok) {
+            return;
+        }
+        // How much the value rests on its two supporting points: the hull without them.
+        double spread = 0;
+        if (pts.size() >= 6) {
+            pts_.clear();
+            for (std::size_t i = 0; i < pts.size(); ++i) {
+                if (i != hv.left && i != hv.right) {
+                    pts_.push_back(pts[i]);
+                }
+            }
+            HullValue hv2 = timemap_detail::lower_hull_at(pts_, xk, scratch_);
+            if (hv2.ok) {
+                spread = hv2.value - hv.value;
+            }
+        }
+        double d = xk - xc;
+        double value = hv.value + c * d * d;
+        if (!knot_xs_.empty() && xk <= knot_xs_.back()) {
+            return;
+        }
+        knot_xs_.push_back(xk);
+        knot_ys_.push_back(value);
+        knot_spread_.push_back(spread);
+        // Lateness of the points between the previous knot and this one, for the trace.
+        if (knot_xs_.size() >= 2) {
+            double x0 = knot_xs_[knot_xs_.size() - 2];
+            double y0 = knot_ys_[knot_ys_.size() - 2];
+            double slope = (value - y0) / (xk - x0);
+            double sum2 = 0, mx = 0;
+            uint32_t n = 0;
+            auto first = std::lower_bound(window_.begin(), window_.end(), x0,
+                                          [](const XY& q, double v) { return q.x < v; });
+            for (auto it = first; it != window_.end() && it->x < xk; ++it) {
+                double late = it->y - (y0 + slope * (it->x - x0));
+                sum2 += late * late;
+                mx = std::max(mx, late);
+                ++n;
+            }
+            trace_n_.push_back(n);
+            trace_rms_.push_back(n ? std::sqrt(sum2 / n) : 0.0);
+            trace_max_.push_back(mx);
+            late_sum2_ += sum2;
+            late_n_ += n;
+            model_.stats.lateness_max_ns = std::max(model_.stats.lateness_max_ns, mx);
+        }
+    }
+
+    // The envelope cannot be trusted right at the ends of the points (few reads on one side), so
+    // the ends get knots carried along the chord of the last minute of knots.
+    void add_end_knots() {
+        std::size_t n = knot_xs_.size();
+        if (n < 2 || window_.empty()) {
+            return;
+        }
+        std::size_t reach = std::min<std::size_t>(
+            n - 1, static_cast<std::size_t>(std::ceil(60.0 / opt_.knot_spacing_s)));
+        double x_last = window_.back().x;
+        if (knot_xs_.back() < x_last) {
+            std::size_t j = n - 1 - reach;
+            double slope = (knot_ys_[n - 1] - knot_ys_[j]) / (knot_xs_[n - 1] - knot_xs_[j]);
+            knot_xs_.push_back(x_last);
+            knot_ys_.push_back(knot_ys_[n - 1] + slope * (x_last - knot_xs_[n - 1]));
+            knot_spread_.push_back(2 * knot_spread_[n - 1]);
+        }
+        if (knot_xs_.front() > 0) {
+            double slope = (knot_ys_[reach] - knot_ys_[0]) / (knot_xs_[reach] - knot_xs_[0]);
+            auto prepend = [](std::vector<double>& v, double value) {
+                std::vector<double> out;
+                out.reserve(v.size() + 1);
+                out.push_back(value);
+                out.insert(out.end(), v.begin(), v.end());
+                v.swap(out);
+            };
+            double y0 = knot_ys_[0] - slope * knot_xs_[0];
+            double spread0 = 2 * knot_spread_[0];
+            prepend(knot_xs_, 0.0);
+            prepend(knot_ys_, y0);
+            prepend(knot_spread_, spread0);
+        }
+    }
+
+    void build_raw_knots() {
+        add_end_knots();
+        auto& rk = model_.raw_knots;
+        rk.clear();
+        for (std::size_t i = 0; i < knot_xs_.size(); ++i) {
+            // Knots sit on whole frames; move the value along the local slope to get there.
+            double x = knot_xs_[i];
+            double xr = std::round(x);
+            double slope = 0;
+            if (knot_xs_.size() >= 2) {
+                std::size_t j = i + 1 < knot_xs_.size() ? i + 1 : i - 1;
+                slope = (knot_ys_[j] - knot_ys_[i]) / (knot_xs_[j] - knot_xs_[i]);
+            }
+            double y = knot_ys_[i] + slope * (xr - x);
+            RawKnot k;
+            k.frame = f_ref_ + static_cast<uint64_t>(xr);
+            k.raw_ns = raw_ref_ + static_cast<int64_t>(std::llround(y + xr * ns_per_frame_));
+            k.uncertainty_ns = static_cast<int32_t>(std::min(1e9, std::ceil(knot_spread_[i])));
+            if (!rk.empty() && k.frame <= rk.back().frame) {
+                continue;
+            }
+            rk.push_back(k);
+        }
+        if (rk.size() == 1) {
+            // One knot: carry on at the nominal rate.
+            RawKnot k = rk[0];
+            k.frame += model_.rate_hz;
+            k.raw_ns += 1'000'000'000;
+            rk.push_back(k);
+        }
+    }
+
+    void finish_stats() {
+        auto& st = model_.stats;
+        st.lateness_rms_ns = late_n_ ? std::sqrt(late_sum2_ / static_cast<double>(late_n_)) : 0.0;
+        for (const RawKnot& k : model_.raw_knots) {
+            st.uncertainty_ns = std::max<int64_t>(st.uncertainty_ns, k.uncertainty_ns);
+        }
+        const auto& rk = model_.raw_knots;
+        if (rk.size() < 2) {
+            return;
+        }
+        auto ppm_between = [&](std::size_t a, std::size_t b) {
+            TimeEstimate ta = model_.frame_to_utc(rk[a].frame);
+            TimeEstimate tb = model_.frame_to_utc(rk[b].frame);
+            double dutc =
+                static_cast<double>(tb.utc_ns - ta.utc_ns) + (tb.utc_frac_ns - ta.utc_frac_ns);
+            double dframes = static_cast<double>(rk[b].frame - rk[a].frame);
+            return (dframes / model_.rate_hz * 1e9 / dutc - 1.0) * 1e6;
+        };
+        st.mean_ppm = ppm_between(0, rk.size() - 1);
+        // The range over a minute or more, so knot noise does not pass for wander.
+        std::size_t span = std::max<std::size_t>(
+            1, static_cast<std::size_t>(std::ceil(60.0 / opt_.knot_spacing_s)));
+        st.min_ppm = st.max_ppm = st.mean_ppm;
+        model_.trace.clear();
+        for (std::size_t i = 0; i + 1 < rk.size(); ++i) {
+            std::size_t a = i >= span / 2 ? i - span / 2 : 0;
+            std::size_t b = std::min(rk.size() - 1, a + span);
+            double ppm = ppm_between(a, b);
+            if (b - a >= std::min(span, rk.size() - 1)) {
+                st.min_ppm = std::min(st.min_ppm, ppm);
+                st.max_ppm = std::max(st.max_ppm, ppm);
+            }
+            ModelTrace t;
+            t.utc_ns = model_.frame_to_utc(rk[i].frame).utc_ns;
+            t.ppm = ppm;
+            if (i < trace_n_.size()) {
+                t.points = trace_n_[i];
+                t.lateness_rms_ns = trace_rms_[i];
+                t.lateness_max_ns = trace_max_[i];
+            }
+            model_.trace.push_back(t);
+        }
+    }
+
+    FitOptions opt_;
+    SegmentModel model_;
+    OffsetTrack offsets_;
+    double ns_per_frame_ = 0;
+    double s_frames_ = 0;
+    bool have_ref_ = false;
+    uint64_t f_ref_ = 0;
+    int64_t raw_ref_ = 0;
+    uint64_t last_frame_ = 0;
+    double next_knot_x_ = 0;
+    double next_coarse_x_ = 0;
+    double h1_ = 0, h2_ = 0, hc_ = 0;
+    std::deque<XY> window_;
+    std::vector<XY> pts_, fine_pts_;
+    double pts_cached_lo_ = -1, pts_cached_c_ = 0;
+    std::vector<double> coarse_x_, coarse_y_;
+    std::vector<std::size_t> scratch_;
+    std::vector<double> knot_xs_, knot_ys_, knot_spread_;
+    std::vector<uint32_t> trace_n_;
+    std::vector<double> trace_rms_, trace_max_;
+    double late_sum2_ = 0;
+    uint64_t late_n_ = 0;
+};
+
+SegmentFitter::SegmentFitter(uint32_t rate_hz, uint64_t first_frame, uint64_t end_frame,
+                             const FitOptions& options)
+    : impl_(new Impl(rate_hz, first_frame, end_frame, options)) {}
+SegmentFitter::~SegmentFitter() {
+    delete impl_;
+}
+SegmentFitter::SegmentFitter(SegmentFitter&& o) noexcept : impl_(o.impl_) {
+    o.impl_ = nullptr;
+}
+SegmentFitter& SegmentFitter::operator=(SegmentFitter&& o) noexcept {
+    if (this != &o) {
+        delete impl_;
+        impl_ = o.impl_;
+        o.impl_ = nullptr;
+    }
+    return *this;
+}
+void SegmentFitter::add_point(const TimePoint& p) {
+    impl_->add_point(p);
+}
+void SegmentFitter::add_sync(const SyncSample& s) {
+    impl_->add_sync(s);
+}
+void SegmentFitter::set_end_frame(uint64_t end_frame) {
+    impl_->set_end_frame(end_frame);
+}
+SegmentModel SegmentFitter::finish() {
+    return impl_->finish();
+}
+
+SegmentModel fit_segment(uint32_t rate_hz, uint64_t first_frame, uint64_t end_frame,
+                         const std::vector<TimePoint>& points, const std::vector<SyncSample>& sync,
+                         const FitOptions& options) {
+    SegmentFitter fitter(rate_hz, first_frame, end_frame, options);
+    for (const SyncSample& s : sync) {
+        fitter.add_sync(s);
+    }
+    for (const TimePoint& p : points) {
+        fitter.add_point(p);
+    }
+    return fitter.finish();
+}
+
+}  // namespace framestamp

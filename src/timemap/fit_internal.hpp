@@ -1,0 +1,60 @@
+// Internals of the drift fit shared by its source files (not installed).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "framestamp/timemap.hpp"
+
+namespace framestamp::timemap_detail {
+
+// A point in the frame -> raw fit's working coordinates: x in frames after the reference point,
+// y = raw ns after the reference minus x at the nominal rate (so y holds only drift and lateness).
+struct XY {
+    double x = 0;
+    double y = 0;
+};
+
+// The lower convex hull of points sorted by x, evaluated at x0 (which must lie within their span):
+// the highest value at x0 of any line that no point lies below. Also returns the slope of that
+// line (ns per frame) and the indices of its two supporting points.
+struct HullValue {
+    double value = 0;
+    double slope = 0;
+    std::size_t left = 0;
+    std::size_t right = 0;
+    bool ok = false;
+};
+HullValue lower_hull_at(const std::vector<XY>& pts, double x0, std::vector<std::size_t>& scratch);
+
+// Stage 2: UTC - raw over the segment, from every used point, with steps and sync state.
+class OffsetTrack {
+  public:
+    OffsetTrack(const FitOptions& o) : opt_(o) {}
+    void add(int64_t raw_ns, int64_t offset_ns);
+    void add_sync(const SyncSample& s) { sync_.push_back(s); }
+    // Knots, with unsynchronised stretches bridged from synchronised ones; fills the stats'
+    // clock_steps, unsynced_s and bridged_s.
+    std::vector<OffsetKnot> finish(SegmentStats& stats);
+
+  private:
+    struct Bin {
+        int64_t raw0 = 0;  // first raw in the bin; sums are relative to it and to off0
+        int64_t off0 = 0;
+        int64_t raw_last = 0;
+        double n = 0, sd = 0, sdd = 0, so = 0, sdo = 0;
+        bool step_after = false;  // a clock step follows this bin
+    };
+    void close_bin();
+
+    FitOptions opt_;
+    std::vector<Bin> bins_;
+    Bin cur_;
+    bool have_cur_ = false;
+    int64_t last_offset_ns_ = 0;
+    uint32_t steps_ = 0;
+    std::vector<SyncSample> sync_;
+};
+
+}  // namespace framestamp::timemap_detail

@@ -1,0 +1,195 @@
+// Evaluating a fitted segment: frame -> raw (piecewise linear through the envelope knots), then
+// raw -> UTC (piecewise linear offset, with steps), and the inverse.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "framestamp/timemap.hpp"
+
+namespace framestamp {
+
+namespace {
+
+// Index i such that knots[i] and knots[i+1] bracket `frame` (clamped to the ends).
+std::size_t raw_piece(const std::vector<RawKnot>& rk, uint64_t frame) {
+    auto it = std::upper_bound(rk.begin(), rk.end(), frame,
+                               [](uint64_t f, const RawKnot& k) { return f < k.frame; });
+    std::size_t i = it == rk.begin() ? 0 : static_cast<std::size_t>(it - rk.begin()) - 1;
+    return std::min(i, rk.size() - 2);
+}
+
+// Offset piece for raw (the right-hand limit at a step).
+std::size_t offset_piece(const std::vector<OffsetKnot>& ok, int64_t raw) {
+    auto it = std::upper_bound(ok.begin(), ok.end(), raw,
+                               [](int64_t r, const OffsetKnot& k) { return r < k.raw_ns; });
+    std::size_t i = it == ok.begin() ? 0 : static_cast<std::size_t>(it - ok.begin()) - 1;
+    return std::min(i, ok.size() - 2);
+}
+
+// UTC - raw at raw, as ref_ns + the returned double (offsets are ~1.8e18 ns: a double alone
+// would round them to 256 ns).
+double offset_at(const std::vector<OffsetKnot>& ok, int64_t raw, int64_t ref_ns,
+                 const OffsetKnot** near) {
+    if (ok.empty()) {
+        *near = nullptr;
+        return static_cast<double>(-ref_ns);
+    }
+    auto rel = [&](const OffsetKnot& k) { return static_cast<double>(k.offset_ns - ref_ns); };
+    if (ok.size() == 1) {
+        *near = &ok[0];
+        return rel(ok[0]);
+    }
+    std::size_t i = offset_piece(ok, raw);
+    const OffsetKnot& a = ok[i];
+    const OffsetKnot& b = ok[i + 1];
+    *near = (raw - a.raw_ns) <= (b.raw_ns - raw) ? &a : &b;
+    if (b.raw_ns == a.raw_ns) {
+        return rel(b);
+    }
+    // Outside the knots the offset is held (the raw clock's drift against UTC is unknown there).
+    if (raw <= a.raw_ns && i == 0) {
+        return rel(a);
+    }
+    if (raw >= b.raw_ns) {
+        return rel(b);
+    }
+    double w = static_cast<double>(raw - a.raw_ns) / static_cast<double>(b.raw_ns - a.raw_ns);
+    return rel(a) + w * static_cast<double>(b.offset_ns - a.offset_ns);
+}
+
+int64_t offset_ref(const std::vector<OffsetKnot>& ok) { return ok.empty() ? 0 : ok.front().offset_ns; }
+
+}  // namespace
+
+double SegmentModel::frame_to_raw_ns_rel(uint64_t frame, double frac, int64_t raw_ref_ns) const {
+    std::size_t i = raw_piece(raw_knots, frame);
+    const RawKnot& a = raw_knots[i];
+    const RawKnot& b = raw_knots[i + 1];
+    double df = (static_cast<double>(frame) - static_cast<double>(a.frame)) + frac;
+    if (frame >= a.frame) {
+        df = static_cast<double>(frame - a.frame) + frac;
+    } else {
+        df = -static_cast<double>(a.frame - frame) + frac;
+    }
+    double slope =
+        static_cast<double>(b.raw_ns - a.raw_ns) / static_cast<double>(b.frame - a.frame);
+    return static_cast<double>(a.raw_ns - raw_ref_ns) + slope * df;
+}
+
+TimeEstimate SegmentModel::frame_to_utc(uint64_t frame, double frac) const {
+    TimeEstimate te;
+    if (empty()) {
+        return te;
+    }
+    std::size_t i = raw_piece(raw_knots, frame);
+    const RawKnot& a = raw_knots[i];
+    const RawKnot& b = raw_knots[i + 1];
+    double raw_rel = frame_to_raw_ns_rel(frame, frac, a.raw_ns);
+    int64_t raw_whole = a.raw_ns + static_cast<int64_t>(std::floor(raw_rel));
+    double raw_frac = raw_rel - std::floor(raw_rel);
+    const OffsetKnot* near = nullptr;
+    int64_t ref = offset_ref(offset_knots);
+    double off = offset_at(offset_knots, raw_whole, ref, &near);
+    double off_floor = std::floor(off);
+    te.utc_ns = raw_whole + ref + static_cast<int64_t>(off_floor);
+    te.utc_frac_ns = raw_frac + (off - off_floor);
+    if (te.utc_frac_ns >= 1.0) {
+        te.utc_ns += 1;
+        te.utc_frac_ns -= 1.0;
+    }
+    // Fit uncertainty: the nearer knot's, growing at 1 ppm beyond the knots' span.
+    double u = (frame - a.frame) <= (b.frame - frame) ? a.uncertainty_ns : b.uncertainty_ns;
+    const RawKnot& first = raw_knots.front();
+    const RawKnot& last = raw_knots.back();
+    if (frame < first.frame || frame > last.frame) {
+        te.extrapolated = true;
+        uint64_t beyond = frame < first.frame ? first.frame - frame : frame - last.frame;
+        u = std::max<double>(first.uncertainty_ns, last.uncertainty_ns) +
+            1e-6 * static_cast<double>(beyond) * 1e9 / rate_hz;
+    }
+    te.fit_uncertainty_ns = static_cast<int64_t>(std::ceil(u));
+    if (near != nullptr) {
+        te.clock_uncertainty_ns = near->clock_error_ns;
+        te.synced = (near->flags & OffsetKnot::synced) != 0;
+        te.bridged = (near->flags & OffsetKnot::bridged) != 0;
+    }
+    return te;
+}
+
+int64_t SegmentModel::first_utc_ns() const {
+    return frame_to_utc(first_frame).utc_ns;
+}
+
+int64_t SegmentModel::end_utc_ns() const {
+    return frame_to_utc(end_frame).utc_ns;
+}
+
+std::optional<double> SegmentModel::utc_to_frame(int64_t utc_ns) const {
+    if (empty() || end_frame <= first_frame) {
+        return std::nullopt;
+    }
+    // The latest raw whose UTC is utc_ns: scan the offset pieces from the end (a backward step
+    // repeats a stretch of UTC; the later occurrence wins).
+    int64_t raw_first = raw_knots.front().raw_ns + static_cast<int64_t>(frame_to_raw_ns_rel(
+                                                       first_frame, 0, raw_knots.front().raw_ns));
+    int64_t raw_end = raw_knots.front().raw_ns + static_cast<int64_t>(frame_to_raw_ns_rel(
+                                                     end_frame, 0, raw_knots.front().raw_ns));
+    std::optional<double> raw_hit;  // relative to raw_first
+    // UTC relative to raw_first + ref, so every double below stays small.
+    int64_t ref = offset_ref(offset_knots);
+    auto utc_of = [&](int64_t raw) {
+        const OffsetKnot* near = nullptr;
+        return static_cast<double>(raw - raw_first) + offset_at(offset_knots, raw, ref, &near);
+    };
+    double target = static_cast<double>(utc_ns - raw_first - ref);
+    // Pieces: boundaries at every offset knot inside [raw_first, raw_end].
+    std::vector<int64_t> bounds;
+    bounds.push_back(raw_first);
+    for (const OffsetKnot& k : offset_knots) {
+        if (k.raw_ns > raw_first && k.raw_ns < raw_end) {
+            if (bounds.back() != k.raw_ns) {
+                bounds.push_back(k.raw_ns);
+            }
+        }
+    }
+    bounds.push_back(raw_end);
+    for (std::size_t j = bounds.size() - 1; j-- > 0;) {
+        int64_t r0 = bounds[j];
+        int64_t r1 = bounds[j + 1];
+        // Left end of the piece: the limit from the right (offset_at picks it at a tie).
+        double u0 = utc_of(r0);
+        double u1 = utc_of(r1 - 1) + 1.0;
+        if (r1 == raw_end) {
+            u1 = utc_of(r1);
+        }
+        if (target >= u0 && target < u1) {
+            double w = (target - u0) / (u1 - u0);
+            raw_hit = static_cast<double>(r0 - raw_first) + w * static_cast<double>(r1 - r0);
+            break;
+        }
+    }
+    if (!raw_hit) {
+        return std::nullopt;
+    }
+    // raw -> frame on the raw knots (increasing in both).
+    double raw_abs_rel = *raw_hit;  // relative to raw_first
+    int64_t raw_whole = raw_first + static_cast<int64_t>(std::floor(raw_abs_rel));
+    double raw_frac = raw_abs_rel - std::floor(raw_abs_rel);
+    auto it = std::upper_bound(raw_knots.begin(), raw_knots.end(), raw_whole,
+                               [](int64_t r, const RawKnot& k) { return r < k.raw_ns; });
+    std::size_t i =
+        it == raw_knots.begin() ? 0 : static_cast<std::size_t>(it - raw_knots.begin()) - 1;
+    i = std::min(i, raw_knots.size() - 2);
+    const RawKnot& a = raw_knots[i];
+    const RawKnot& b = raw_knots[i + 1];
+    double frames_per_ns =
+        static_cast<double>(b.frame - a.frame) / static_cast<double>(b.raw_ns - a.raw_ns);
+    double frame = static_cast<double>(a.frame) +
+                   (static_cast<double>(raw_whole - a.raw_ns) + raw_frac) * frames_per_ns;
+    if (frame < static_cast<double>(first_frame) || frame >= static_cast<double>(end_frame)) {
+        return std::nullopt;
+    }
+    return frame;
+}
+
+}  // namespace framestamp

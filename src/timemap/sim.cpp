@@ -1,0 +1,115 @@
+// The simulated card and clocks of timemap_sim.hpp.
+#include <cmath>
+
+#include "framestamp/timemap_sim.hpp"
+
+namespace framestamp {
+
+namespace {
+constexpr double kTwoPi = 6.283185307179586;
+}
+
+SimCard::SimCard(const SimParams& p) : p_(p), rng_(p.seed) {}
+
+double SimCard::frames_at(double t_s) const {
+    // Rate error r(t) = ppm + A sin(w t + phi) (ppm); frames = rate * integral of (1 + r 1e-6).
+    double w = kTwoPi / p_.wander_period_s;
+    double wander =
+        p_.wander_ppm == 0.0
+            ? 0.0
+            : p_.wander_ppm / w * (std::cos(p_.wander_phase) - std::cos(w * t_s + p_.wander_phase));
+    double elapsed = t_s + 1e-6 * (p_.ppm * t_s + wander);
+    return static_cast<double>(p_.start_frame) + p_.rate_hz * elapsed;
+}
+
+double SimCard::card_ppm_at(double t_s) const {
+    double w = kTwoPi / p_.wander_period_s;
+    return p_.ppm + p_.wander_ppm * std::sin(w * t_s + p_.wander_phase);
+}
+
+double SimCard::time_of_frame(double frame) const {
+    double t = (frame - static_cast<double>(p_.start_frame)) / p_.rate_hz / (1.0 + 1e-6 * p_.ppm);
+    for (int i = 0; i < 6; ++i) {
+        double err = frames_at(t) - frame;
+        t -= err / (p_.rate_hz * (1.0 + 1e-6 * card_ppm_at(t)));
+    }
+    return t;
+}
+
+int64_t SimCard::true_utc_ns(double frame) const {
+    double t_ns = time_of_frame(frame) * 1e9;
+    return p_.start_utc_ns + static_cast<int64_t>(std::floor(t_ns));
+}
+
+double SimCard::true_utc_frac_ns(double frame) const {
+    double t_ns = time_of_frame(frame) * 1e9;
+    return t_ns - std::floor(t_ns);
+}
+
+const SimClockPiece* SimCard::piece_at(double t_s) const {
+    const SimClockPiece* found = nullptr;
+    for (const auto& piece : p_.clock) {
+        if (piece.start_s <= t_s) {
+            found = &piece;
+        }
+    }
+    return found;
+}
+
+int64_t SimCard::realtime_ns_at(double t_s) const {
+    double err_ns = 0;
+    if (const SimClockPiece* piece = piece_at(t_s)) {
+        err_ns = piece->error_ns + piece->slope_ppm * 1e3 * (t_s - piece->start_s);
+    }
+    return p_.start_utc_ns + static_cast<int64_t>(std::llround(t_s * 1e9 + err_ns));
+}
+
+int64_t SimCard::raw_ns_at(double t_s) const {
+    return p_.start_raw_ns +
+           static_cast<int64_t>(std::llround(t_s * 1e9 * (1.0 + 1e-6 * p_.raw_ppm)));
+}
+
+bool SimCard::synced_at(double t_s) const {
+    const SimClockPiece* piece = piece_at(t_s);
+    return piece == nullptr || piece->synced;
+}
+
+TimePoint SimCard::next_point() {
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    double t = static_cast<double>(k_) / p_.points_per_s + p_.read_jitter_s * unit(rng_);
+    ++k_;
+    double latency = 0;
+    if (p_.latency_max_s > 0 && unit(rng_) < p_.latency_fraction) {
+        latency = p_.latency_max_s * unit(rng_);
+    }
+    // The hardware position moves in whole granules of audio and what is read reflects the
+    // position `latency` ago: it is never ahead of the truth.
+    double granule = std::max(1.0, std::round(p_.granularity_s * p_.rate_hz));
+    double captured = frames_at(std::max(0.0, t - latency)) - static_cast<double>(p_.start_frame);
+    double pos = std::floor(captured / granule) * granule;
+    TimePoint tp;
+    tp.frame = p_.start_frame + static_cast<uint64_t>(std::max(0.0, pos));
+    tp.realtime_ns = realtime_ns_at(t);
+    // The stamp was taken somewhere inside the raw reading window; the log holds its midpoint.
+    double window_ns = p_.window_s * 1e9;
+    double stamp_pos = unit(rng_);
+    tp.raw_ns = raw_ns_at(t) + static_cast<int64_t>(std::llround((0.5 - stamp_pos) * window_ns));
+    tp.window_ns = static_cast<int64_t>(std::llround(window_ns));
+    last_point_s_ = t;
+    return tp;
+}
+
+bool SimCard::next_sync(SyncSample& s) {
+    if (next_sync_s_ > last_point_s_) {
+        return false;
+    }
+    double t = next_sync_s_;
+    next_sync_s_ += p_.sync_interval_s;
+    s.raw_ns = raw_ns_at(t);
+    s.synced = synced_at(t);
+    s.esterror_ns = s.synced ? 20'000 : 16'000'000'000;
+    s.maxerror_ns = s.synced ? 500'000 : 16'000'000'000;
+    return true;
+}
+
+}  // namespace framestamp

@@ -1,0 +1,176 @@
+// The drift fit against the simulated card's truth, and the model's own contracts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "accuracy.hpp"
+#include "framestamp/timemap.hpp"
+#include "framestamp/timemap_sim.hpp"
+
+using namespace framestamp;
+
+namespace {
+
+uint64_t test_seed() {
+    const char* s = std::getenv("FS_TEST_SEED");
+    return s ? std::strtoull(s, nullptr, 10) : 1;
+}
+
+struct Fitted {
+    SimCard card;
+    SegmentModel model;
+    uint64_t end_frame;
+};
+
+Fitted fit_sim(const SimParams& p, double duration_s) {
+    SimCard card(p);
+    auto end = static_cast<uint64_t>(card.frames_at(duration_s));
+    SegmentFitter fitter(p.rate_hz, p.start_frame, end);
+    for (;;) {
+        TimePoint tp = card.next_point();
+        if (tp.frame >= end) {
+            break;
+        }
+        fitter.add_point(tp);
+        SyncSample s;
+        while (card.next_sync(s)) {
+            fitter.add_sync(s);
+        }
+    }
+    return {card, fitter.finish(), end};
+}
+
+double error_ns(const Fitted& f, uint64_t frame) {
+    TimeEstimate te = f.model.frame_to_utc(frame);
+    return static_cast<double>(te.utc_ns - f.card.true_utc_ns(static_cast<double>(frame))) +
+           (te.utc_frac_ns - f.card.true_utc_frac_ns(static_cast<double>(frame)));
+}
+
+}  // namespace
+
+// The table of docs/accuracy.md, asserted for three seeds per scenario.
+TEST(TimemapAccuracy, SweepStaysWithinLimits) {
+    for (uint64_t k = 0; k < 3; ++k) {
+        uint64_t seed = test_seed() * 1000 + k;
+        for (const fsacc::Scenario& sc : fsacc::sweep(seed)) {
+            fsacc::Errors e = fsacc::evaluate(sc, 5000);
+            SCOPED_TRACE(sc.name + " seed " + std::to_string(seed));
+            EXPECT_LE(e.inner_rms_us, sc.limit_rms_us);
+            EXPECT_LE(e.inner_max_us, sc.limit_max_us);
+            EXPECT_LE(e.max_us, sc.limit_edge_max_us);
+            EXPECT_NEAR(e.stats.mean_ppm, sc.sim.ppm, sc.limit_rms_us > 10 ? 0.5 : 0.2);
+        }
+    }
+}
+
+// A least-squares line is late by the mean lateness (about half a granule); the envelope is not.
+TEST(TimemapAccuracy, EnvelopeRemovesTheLatenessBias) {
+    SimParams p;
+    p.seed = test_seed();
+    p.points_per_s = 8;
+    Fitted f = fit_sim(p, 600);
+    double sum = 0;
+    int n = 0;
+    for (uint64_t fr = f.end_frame / 10; fr < f.end_frame * 9 / 10; fr += 48000) {
+        sum += error_ns(f, fr);
+        ++n;
+    }
+    double mean_us = sum / n * 1e-3;
+    EXPECT_LT(std::abs(mean_us), 5.0) << "a least-squares fit would be about +500 µs late";
+    EXPECT_GT(f.model.stats.lateness_rms_ns, 300'000.0) << "the points themselves are late";
+}
+
+TEST(TimemapModel, InverseRoundTripsAndRejectsOutside) {
+    SimParams p;
+    p.seed = test_seed();
+    p.wander_ppm = 5;
+    p.ppm = -80;
+    Fitted f = fit_sim(p, 900);
+    std::mt19937_64 rng(p.seed);
+    for (int i = 0; i < 2000; ++i) {
+        uint64_t fr = rng() % f.end_frame;
+        TimeEstimate te = f.model.frame_to_utc(fr);
+        std::optional<double> back = f.model.utc_to_frame(te.utc_ns);
+        ASSERT_TRUE(back.has_value()) << fr;
+        // utc_ns drops the sub-ns part: at 48 kHz one ns is 5e-5 frames.
+        EXPECT_NEAR(*back + te.utc_frac_ns * 48e-6, static_cast<double>(fr), 1e-3);
+    }
+    EXPECT_FALSE(f.model.utc_to_frame(f.model.first_utc_ns() - 1'000'000).has_value());
+    EXPECT_FALSE(f.model.utc_to_frame(f.model.end_utc_ns() + 1'000'000).has_value());
+}
+
+// A step while synchronised on both sides is what the system clock said: UTC follows it, the
+// step is counted, and the repeated stretch of a backward step maps to its later occurrence.
+TEST(TimemapModel, StepWhileSynchronisedIsFollowed) {
+    SimParams p;
+    p.seed = test_seed();
+    p.clock = {{0, 0, 0, true}, {300, -40e6, 0, true}};  // realtime jumps back 40 ms at 300 s
+    Fitted f = fit_sim(p, 600);
+    EXPECT_EQ(f.model.stats.clock_steps, 1u);
+    uint64_t before = static_cast<uint64_t>(f.card.frames_at(200));
+    uint64_t after = static_cast<uint64_t>(f.card.frames_at(400));
+    EXPECT_LT(std::abs(error_ns(f, before)), 20'000.0);
+    EXPECT_NEAR(error_ns(f, after), -40e6, 20'000.0);
+    // 299.99 s of true time happened once before the step and again (as realtime) after it.
+    int64_t utc = p.start_utc_ns + 299'990'000'000;
+    std::optional<double> fr = f.model.utc_to_frame(utc);
+    ASSERT_TRUE(fr.has_value());
+    EXPECT_NEAR(*fr, f.card.frames_at(300.03), 48.0);
+}
+
+// With no synchronised time at all the map is the system clock's, and says so.
+TEST(TimemapModel, NeverSynchronisedIsReported) {
+    SimParams p;
+    p.seed = test_seed();
+    p.clock = {{0, 3e9, 0, false}};
+    Fitted f = fit_sim(p, 300);
+    TimeEstimate te = f.model.frame_to_utc(f.end_frame / 2);
+    EXPECT_FALSE(te.synced);
+    EXPECT_GE(te.clock_uncertainty_ns, 1'000'000'000);
+    EXPECT_NEAR(error_ns(f, f.end_frame / 2), 3e9, 50'000.0);
+    EXPECT_GT(f.model.stats.unsynced_s, 250.0);
+}
+
+// An unsynchronised start, ended by chrony's step, is bridged along the raw clock.
+TEST(TimemapModel, UnsynchronisedStartIsBridged) {
+    SimParams p;
+    p.seed = test_seed();
+    p.clock = {{0, -2.5e9, 30, false}, {120, 0, 0, true}};
+    Fitted f = fit_sim(p, 600);
+    TimeEstimate te = f.model.frame_to_utc(f.end_frame / 20);
+    EXPECT_TRUE(te.synced);
+    EXPECT_TRUE(te.bridged);
+    EXPECT_LT(std::abs(error_ns(f, f.end_frame / 20)), 20'000.0);
+    EXPECT_GT(f.model.stats.bridged_s, 60.0);
+}
+
+TEST(TimemapModel, ShortAndTinySegments) {
+    SimParams p;
+    p.seed = test_seed();
+    Fitted f = fit_sim(p, 5);
+    ASSERT_FALSE(f.model.empty());
+    EXPECT_LT(std::abs(error_ns(f, f.end_frame / 2)), 1'000'000.0);
+    SegmentModel none = fit_segment(48000, 0, 1000, {}, {});
+    EXPECT_TRUE(none.empty());
+    TimePoint one{500, 1'000'000'000, 2'000'000'000, 1000};
+    SegmentModel single = fit_segment(48000, 0, 1000, {one}, {});
+    ASSERT_FALSE(single.empty());
+    EXPECT_EQ(single.frame_to_utc(500).utc_ns, 1'000'000'000);
+}
+
+TEST(TimemapModel, SerializeRoundTripsAndRejectsDamage) {
+    SimParams p;
+    p.seed = test_seed();
+    Fitted f = fit_sim(p, 120);
+    std::string bytes = serialize_model(f.model);
+    SegmentModel back;
+    ASSERT_TRUE(deserialize_model(bytes, back));
+    EXPECT_EQ(back.raw_knots.size(), f.model.raw_knots.size());
+    EXPECT_EQ(back.frame_to_utc(12345).utc_ns, f.model.frame_to_utc(12345).utc_ns);
+    EXPECT_FALSE(deserialize_model(bytes.substr(0, bytes.size() - 3), back));
+    std::string bad = bytes;
+    bad[0] = 'X';
+    EXPECT_FALSE(deserialize_model(bad, back));
+    EXPECT_FALSE(deserialize_model("", back));
+}

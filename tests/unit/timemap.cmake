@@ -1,0 +1,8 @@
+add_library(fs_accuracy STATIC ${PROJECT_SOURCE_DIR}/tests/timemap/accuracy.cpp)
+target_include_directories(fs_accuracy PUBLIC ${PROJECT_SOURCE_DIR}/tests/timemap)
+target_link_libraries(fs_accuracy PUBLIC fs_timemap)
+fs_target_flags(fs_accuracy)
+add_executable(timemap_accuracy_table ${PROJECT_SOURCE_DIR}/tests/timemap/accuracy_table.cpp)
+target_link_libraries(timemap_accuracy_table PRIVATE fs_accuracy)
+fs_target_flags(timemap_accuracy_table)
+fs_unit_test(test_timemap SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_timemap.cpp LIBS fs_accuracy)
