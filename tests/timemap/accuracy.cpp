@@ -84,21 +84,21 @@ std::vector<Scenario> sweep(uint64_t seed) {
             p.ppm = 0;
             p.points_per_s = 4;
         },
-        600, 7, 30, 60);
+        600, 7, 30, 80);
     add(
         "50 ppm, 1 ms gran, 4 pts/s",
         [](SimParams& p) {
             p.ppm = 50;
             p.points_per_s = 4;
         },
-        600, 7, 30, 60);
+        600, 7, 30, 80);
     add(
         "200 ppm, 1 ms gran, 4 pts/s",
         [](SimParams& p) {
             p.ppm = 200;
             p.points_per_s = 4;
         },
-        600, 7, 30, 60);
+        600, 7, 30, 80);
     add(
         "-120 ppm, 1 ms gran, 8 pts/s",
         [](SimParams& p) {
@@ -120,7 +120,7 @@ std::vector<Scenario> sweep(uint64_t seed) {
             p.wander_ppm = 5;
             p.points_per_s = 4;
         },
-        3600, 7, 30, 60);
+        3600, 7, 30, 80);
     add(
         "wander ±5 ppm/h, 8 pts/s, 2 h",
         [](SimParams& p) {
