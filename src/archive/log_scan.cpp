@@ -1,0 +1,258 @@
+// What one timing log contributes to the index, and the walk that finds the logs and audio files.
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+#include "archive/archive_impl.hpp"
+
+namespace framestamp::archive {
+
+namespace {
+
+namespace fsys = std::filesystem;
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+std::optional<EventKind> event_kind_of(std::string_view kind) {
+    static constexpr std::pair<std::string_view, EventKind> kKinds[] = {
+        {"session_start", EventKind::session_start},   {"overrun", EventKind::overrun},
+        {"ring_overflow", EventKind::ring_overflow},   {"device_lost", EventKind::device_lost},
+        {"device_back", EventKind::device_back},       {"clock_step", EventKind::clock_step},
+        {"write_error", EventKind::write_error},       {"disk_pause", EventKind::disk_pause},
+        {"write_gap", EventKind::write_gap},           {"shutdown", EventKind::shutdown},
+        {"crash_recovery", EventKind::crash_recovery},
+    };
+    for (const auto& [name, k] : kKinds) {
+        if (name == kind) {
+            return k;
+        }
+    }
+    return std::nullopt;
+}
+
+uint32_t detail_u32(std::string_view detail, std::string_view key, const TimingLogRow& row,
+                    const fsys::path& path) {
+    const auto v = detail_value(detail, key);
+    if (!v) {
+        throw ArchiveError(path, row.line, fmt::format("log_start has no {}=", key));
+    }
+    uint32_t out = 0;
+    const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+    if (ec != std::errc() || p != v->data() + v->size() || out == 0) {
+        throw ArchiveError(path, row.line,
+                           fmt::format("log_start {} is not a positive integer: '{}'", key, *v));
+    }
+    return out;
+}
+
+LogEvent event_of(EventKind kind, const TimingLogRow& row) {
+    return LogEvent{.kind = kind,
+                    .session_frame = row.session_frame,
+                    .frames = row.frames,
+                    .realtime_ns = row.realtime_ns,
+                    .raw_ns = row.monotonic_raw_ns,
+                    .line = row.line,
+                    .detail = std::string(row.detail)};
+}
+
+}  // namespace
+
+LogRecord scan_log(const fsys::path& root, const std::string& rel_path, uint64_t size,
+                   int64_t mtime_ns) {
+    LogRecord rec;
+    rec.rel_path = rel_path;
+    rec.size = size;
+    rec.mtime_ns = mtime_ns;
+    const fsys::path path = root / rel_path;
+    rec.info.partial = ends_with(rel_path, ".partial");
+    if (size == 0) {
+        if (rec.info.partial) {
+            rec.skip_reason = "empty .partial timing log (a crash before its first flush)";
+            return rec;
+        }
+        throw ArchiveError(path, 0, "empty file: no header line");
+    }
+    std::optional<TimingLogReader> reader;
+    try {
+        reader.emplace(path);
+    } catch (const ArchiveError& e) {
+        // A .partial whose header never fully reached the disk is a crash left-over, not damage.
+        if (rec.info.partial && e.line() == 1 &&
+            std::string_view(e.what()).find("torn") != std::string_view::npos) {
+            rec.skip_reason = "torn header in a .partial timing log (a crash before its flush)";
+            return rec;
+        }
+        throw;
+    }
+    bool have_start = false;
+    bool have_open = false;
+    bool have_sync = false;
+    bool last_synced = false;
+    std::optional<uint64_t> close_frames;
+    std::optional<uint64_t> recovery_frames;
+    uint64_t rows = 0;
+    uint64_t first_row_line = 0;
+    std::string first_row_kind;
+    TimingLogRow row;
+    ChunkInfo& info = rec.info;
+    while (reader->next(row)) {
+        ++rows;
+        if (rows == 1) {
+            first_row_line = row.line;
+            first_row_kind = std::string(row.kind);
+        }
+        info.last_realtime_ns = row.realtime_ns;
+        if (row.kind == "point") {
+            ++info.points;
+            rec.last_point_frame = std::max(rec.last_point_frame, row.session_frame);
+            continue;
+        }
+        if (row.kind == "sync") {
+            const bool synced = detail_value(row.detail, "synced") == std::string_view("1");
+            if (!have_sync || synced != last_synced) {
+                rec.sync_marks.push_back(
+                    event_of(synced ? EventKind::resynced : EventKind::unsynced, row));
+            }
+            have_sync = true;
+            last_synced = synced;
+            continue;
+        }
+        if (row.kind == "log_start") {
+            if (have_start) {
+                throw ArchiveError(path, row.line, "a second log_start row");
+            }
+            have_start = true;
+            const std::string_view d = row.detail;
+            info.stream = std::string(detail_value(d, "stream").value_or(""));
+            info.session = std::string(detail_value(d, "session").value_or(""));
+            if (info.session.empty()) {
+                throw ArchiveError(path, row.line, "log_start has no session=");
+            }
+            info.rate_hz = detail_u32(d, "rate_hz", row, path);
+            info.channels = detail_u32(d, "channels", row, path);
+            info.sample_format = std::string(detail_value(d, "sample_format").value_or(""));
+            rec.audio_name = std::string(detail_value(d, "audio_file").value_or(""));
+            continue;
+        }
+        if (row.kind == "chunk_open") {
+            have_open = true;
+            info.first_frame = row.session_frame;
+            info.first_realtime_ns = row.realtime_ns;
+            if (rec.audio_name.empty()) {
+                rec.audio_name = std::string(detail_value(row.detail, "file").value_or(""));
+            }
+            continue;
+        }
+        if (row.kind == "chunk_close") {
+            info.closed = true;
+            if (row.frames) {
+                if (*row.frames < 0) {
+                    throw ArchiveError(
+                        path, row.line,
+                        fmt::format("chunk_close frames is negative: {}", *row.frames));
+                }
+                close_frames = static_cast<uint64_t>(*row.frames);
+            }
+            continue;
+        }
+        const std::optional<EventKind> kind = event_kind_of(row.kind);
+        if (!kind) {
+            continue;  // a kind this reader does not know (allowed within version 1)
+        }
+        if (*kind == EventKind::crash_recovery) {
+            info.recovered = true;
+            if (row.frames && *row.frames >= 0) {
+                recovery_frames = static_cast<uint64_t>(*row.frames);
+            }
+        }
+        rec.events.push_back(event_of(*kind, row));
+    }
+    info.torn_tail = reader->torn_tail();
+    if (!have_start) {
+        const bool only_recovery = first_row_kind.empty() || first_row_kind == "crash_recovery" ||
+                                   first_row_kind == "chunk_close";
+        if (only_recovery && (rec.info.partial || info.recovered || rows == 0)) {
+            rec.skip_reason = rows == 0
+                                  ? "timing log holds no rows (a crash before its first flush)"
+                                  : "timing log lost its rows in a crash (only the recovery "
+                                    "rows remain)";
+            return rec;
+        }
+        throw ArchiveError(path, first_row_line,
+                           fmt::format("first row is '{}', expected log_start", first_row_kind));
+    }
+    if (!have_open) {
+        rec.skip_reason = "timing log has no chunk_open row";
+        return rec;
+    }
+    if (info.stream.empty()) {
+        // The folder layout <stream>/<date>/<file> names the stream when log_start does not.
+        info.stream = path.parent_path().parent_path().filename().string();
+    }
+    if (rec.audio_name.empty()) {
+        std::string name = path.filename().string();
+        name = name.substr(0, name.find(".timing.csv"));
+        rec.audio_name = name + ".flac";
+    }
+    if (close_frames) {
+        info.frames = *close_frames;
+        info.frames_exact = true;
+    } else if (recovery_frames) {
+        info.frames = *recovery_frames;
+        info.frames_exact = true;
+    } else {
+        info.frames =
+            rec.last_point_frame > info.first_frame ? rec.last_point_frame - info.first_frame : 0;
+    }
+    info.log_size = size;
+    info.log_mtime_ns = mtime_ns;
+    return rec;
+}
+
+Discovery discover(const fsys::path& root) {
+    Discovery out;
+    std::error_code ec;
+    fsys::recursive_directory_iterator it(root, fsys::directory_options::skip_permission_denied,
+                                          ec);
+    if (ec) {
+        throw ArchiveError(root, 0, fmt::format("cannot read the folder: {}", ec.message()));
+    }
+    for (const fsys::recursive_directory_iterator end; it != end; it.increment(ec)) {
+        if (ec) {
+            throw ArchiveError(it->path(), 0, fmt::format("cannot read: {}", ec.message()));
+        }
+        const std::string name = it->path().filename().string();
+        const bool log = ends_with(name, ".timing.csv") || ends_with(name, ".timing.csv.partial");
+        const bool audio = !log && (ends_with(name, ".flac") || ends_with(name, ".wav") ||
+                                    ends_with(name, ".flac.partial") ||
+                                    ends_with(name, ".wav.partial") || ends_with(name, ".corrupt"));
+        if (!log && !audio) {
+            continue;
+        }
+        std::string rel = it->path().lexically_relative(root).string();
+        if (audio) {
+            out.audio.push_back(std::move(rel));
+            continue;
+        }
+        struct stat st {};
+        if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        out.logs.push_back(FoundLog{
+            .rel_path = std::move(rel),
+            .size = static_cast<uint64_t>(st.st_size),
+            .mtime_ns =
+                static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec});
+    }
+    std::sort(out.logs.begin(), out.logs.end(),
+              [](const FoundLog& a, const FoundLog& b) { return a.rel_path < b.rel_path; });
+    std::sort(out.audio.begin(), out.audio.end());
+    return out;
+}
+
+}  // namespace framestamp::archive
