@@ -1,0 +1,365 @@
+// The HTML report from hand-built models and events: well-formed, self-contained, escaped,
+// markers and sync band as the data says, and small for 120 days.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "framestamp/report.hpp"
+#include "report/report_parts.hpp"
+#include "report/svg_plot.hpp"
+
+namespace {
+
+namespace fsys = std::filesystem;
+using namespace framestamp;
+
+uint64_t test_seed() {
+    const char* s = std::getenv("FS_TEST_SEED");
+    return s != nullptr ? std::strtoull(s, nullptr, 10) : 20261124ULL;
+}
+
+constexpr int64_t kS = 1'000'000'000;
+constexpr int64_t kT0 = 1'795'000'000LL * kS;  // 2026-11-18
+
+std::size_t count(const std::string& hay, const std::string& needle) {
+    std::size_t n = 0;
+    for (std::size_t p = hay.find(needle); p != std::string::npos;
+         p = hay.find(needle, p + needle.size())) {
+        ++n;
+    }
+    return n;
+}
+
+// A model over [t0, t0 + duration) with a trace sample every `step`, drifting around ppm.
+SegmentModel make_model(int64_t t0, int64_t duration, int64_t step, double ppm,
+                        std::mt19937_64& rng, int sync_every = 0) {
+    SegmentModel m;
+    m.rate_hz = 48000;
+    std::normal_distribution<double> noise(0.0, 0.05);
+    std::exponential_distribution<double> late(1.0 / 20000.0);
+    for (int64_t t = t0; t < t0 + duration; t += step) {
+        const double rms = late(rng);
+        m.trace.push_back({.utc_ns = t + step / 2,
+                           .ppm = ppm + noise(rng),
+                           .lateness_rms_ns = rms,
+                           .lateness_max_ns = rms * 3,
+                           .points = 80});
+    }
+    if (sync_every > 0) {
+        // raw = utc - 1000 s; unsynced for the middle third, bridged in its first half.
+        for (int64_t t = t0; t < t0 + duration; t += sync_every * kS) {
+            const double f = static_cast<double>(t - t0) / static_cast<double>(duration);
+            uint8_t flags = OffsetKnot::synced;
+            if (f >= 1.0 / 3 && f < 2.0 / 3) {
+                flags = f < 0.5 ? OffsetKnot::bridged : 0;
+            }
+            m.offset_knots.push_back(
+                {.raw_ns = t - 1000 * kS, .offset_ns = 1000 * kS, .flags = flags});
+        }
+    }
+    m.stats.points = m.trace.size() * 80;
+    m.stats.points_used = m.stats.points;
+    m.stats.mean_ppm = ppm;
+    m.stats.min_ppm = ppm - 0.2;
+    m.stats.max_ppm = ppm + 0.2;
+    m.stats.lateness_rms_ns = 20000;
+    m.stats.lateness_max_ns = 900000;
+    m.stats.uncertainty_ns = 1500;
+    return m;
+}
+
+ArchiveEvent event(EventKind k, const std::string& stream, int64_t t, int64_t frames = 0) {
+    ArchiveEvent e;
+    e.kind = k;
+    e.stream = stream;
+    e.session = "20261119T000000.000000Z";
+    e.realtime_ns = t;
+    if (frames != 0) {
+        e.frames = frames;
+    }
+    e.detail = "filled=silence";
+    e.file = "/data/x/2026-11-19/x_20261119T000000Z.timing.csv";
+    e.line = 42;
+    return e;
+}
+
+// Structural checks every report must pass.
+void expect_well_formed(const std::string& html) {
+    EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+    EXPECT_EQ(count(html, "<svg "), count(html, "</svg>"));
+    EXPECT_EQ(count(html, "<section"), count(html, "</section>"));
+    EXPECT_EQ(count(html, "<table"), count(html, "</table>"));
+    // Nothing from the network: the only URL is the SVG namespace.
+    EXPECT_EQ(count(html, "http"), count(html, "http://www.w3.org/2000/svg"));
+    EXPECT_EQ(count(html, "<script"), 0u);
+    EXPECT_EQ(count(html, "url("), 0u);
+    EXPECT_NE(html.find("</html>"), std::string::npos);
+}
+
+// xmllint, when installed, parses the page as XML (it is written to be well-formed XML).
+void expect_xmllint_ok(const std::string& html, const std::string& name) {
+    if (std::system("command -v xmllint >/dev/null 2>&1") != 0) {
+        GTEST_LOG_(INFO) << "xmllint not installed; skipped";
+        return;
+    }
+    const fsys::path p = fsys::temp_directory_path() /
+                         ("fs_report_" + name + "_" + std::to_string(::getpid()) + ".html");
+    {
+        std::ofstream out(p);
+        out << html;
+    }
+    const std::string cmd = "xmllint --noout --nonet '" + p.string() + "'";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << "xmllint rejected " << p;
+    fsys::remove(p);
+}
+
+class ReportTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        seed_ = test_seed();
+        rng_.seed(seed_);
+        RecordProperty("seed", std::to_string(seed_));
+    }
+    void TearDown() override {
+        if (HasFailure()) {
+            std::fprintf(stderr, "FS_TEST_SEED=%llu\n", static_cast<unsigned long long>(seed_));
+        }
+    }
+    uint64_t seed_ = 0;
+    std::mt19937_64 rng_;
+};
+
+TEST_F(ReportTest, TwoStreamsWellFormedWithEveryPart) {
+    const SegmentModel a1 = make_model(kT0, 3600 * kS, 10 * kS, 80.0, rng_, 60);
+    const SegmentModel a2 = make_model(kT0 + 3700 * kS, 1800 * kS, 10 * kS, 79.5, rng_, 60);
+    const SegmentModel b1 = make_model(kT0, 5400 * kS, 10 * kS, -12.0, rng_);
+    ReportData data;
+    data.source = "/data/site <1>";
+    ReportStream a{.name = "front"};
+    a.segments.push_back({.session = "s1",
+                          .starts_with = "session_start",
+                          .rate_hz = 48000,
+                          .first_frame = 0,
+                          .end_frame = 172'800'000,
+                          .first_utc_ns = kT0,
+                          .end_utc_ns = kT0 + 3600 * kS,
+                          .model = &a1});
+    a.segments.push_back({.session = "s2",
+                          .starts_with = "device_back",
+                          .rate_hz = 48000,
+                          .first_frame = 0,
+                          .end_frame = 86'400'000,
+                          .first_utc_ns = kT0 + 3700 * kS,
+                          .end_utc_ns = kT0 + 5500 * kS,
+                          .model = &a2});
+    a.events.push_back(event(EventKind::overrun, "front", kT0 + 600 * kS, 480));
+    a.events.push_back(event(EventKind::device_lost, "front", kT0 + 3600 * kS));
+    a.events.push_back(event(EventKind::device_back, "front", kT0 + 3700 * kS));
+    a.events.push_back(event(EventKind::clock_step, "front", kT0 + 4000 * kS));
+    ReportStream b{.name = "rear <&> \"x\""};
+    b.segments.push_back({.session = "s3",
+                          .starts_with = "session_start",
+                          .rate_hz = 48000,
+                          .first_frame = 0,
+                          .end_frame = 259'200'000,
+                          .first_utc_ns = kT0,
+                          .end_utc_ns = kT0 + 5400 * kS,
+                          .model = &b1});
+    data.streams = {a, b};
+
+    const std::string html = render_report_html(data, {.title = "Site <1> report"});
+    expect_well_formed(html);
+    expect_xmllint_ok(html, "two");
+    EXPECT_NE(html.find("Stream front"), std::string::npos);
+    EXPECT_NE(html.find("Stream rear &lt;&amp;&gt; &quot;x&quot;"), std::string::npos);
+    EXPECT_EQ(html.find("rear <&>"), std::string::npos);
+    EXPECT_EQ(html.find("Site <1>"), std::string::npos);
+    // Four plots per stream; four markers for front's four events, none for rear.
+    EXPECT_EQ(count(html, "<svg "), 8u);
+    EXPECT_EQ(count(html, "class=\"ev "), 4u);
+    EXPECT_EQ(count(html, "class=\"ev ev-overrun\""), 1u);
+    // Sync band: front has all three states, rear (no knots, no events) is synced throughout.
+    EXPECT_GT(count(html, "class=\"sy-synced\""), 0u);
+    EXPECT_EQ(count(html, "class=\"sy-bridged\""), 2u);
+    EXPECT_EQ(count(html, "class=\"sy-unsynced\""), 2u);
+    // One table row per segment plus the header; units on the axes.
+    EXPECT_EQ(count(html, "<table class=\"segments\">"), 2u);
+    EXPECT_NE(html.find("drift (ppm"), std::string::npos);
+    EXPECT_NE(html.find("residual (\u00b5s)"), std::string::npos);
+    EXPECT_NE(html.find(">UTC</text>"), std::string::npos);
+    EXPECT_NE(html.find("2026-11-18T"), std::string::npos);
+}
+
+TEST_F(ReportTest, StreamFilterAndRangeRestrictWhatIsShown) {
+    const SegmentModel m = make_model(kT0, 7200 * kS, 10 * kS, 20.0, rng_);
+    ReportStream a{.name = "a"};
+    a.segments.push_back({.session = "s",
+                          .rate_hz = 48000,
+                          .end_frame = 1,
+                          .first_utc_ns = kT0,
+                          .end_utc_ns = kT0 + 7200 * kS,
+                          .model = &m});
+    std::uniform_int_distribution<int64_t> when(0, 7200 * kS - 1);
+    std::size_t in_first_hour = 0;
+    for (int i = 0; i < 10; ++i) {
+        // Spread out so that no two share a pixel column.
+        const int64_t t = kT0 + i * 720 * kS + when(rng_) % (100 * kS);
+        a.events.push_back(event(EventKind::overrun, "a", t, 100));
+        in_first_hour += t < kT0 + 3600 * kS ? 1 : 0;
+    }
+    ReportStream b{.name = "b"};
+    ReportData data{.streams = {a, b}};
+
+    const std::string only_a =
+        render_report_html(data, {.streams = {"a"}, .to_utc_ns = kT0 + 3600 * kS});
+    expect_well_formed(only_a);
+    EXPECT_NE(only_a.find("Stream a"), std::string::npos);
+    EXPECT_EQ(only_a.find("Stream b"), std::string::npos);
+    EXPECT_EQ(count(only_a, "class=\"ev "), in_first_hour);
+
+    const std::string all = render_report_html(data, {});
+    EXPECT_EQ(count(all, "class=\"ev "), 10u);
+    EXPECT_NE(all.find("Nothing recorded in this range."), std::string::npos);  // stream b
+}
+
+TEST_F(ReportTest, EventsInOnePixelColumnShareAMarkerAndTheListIsCapped) {
+    const SegmentModel m = make_model(kT0, 86400 * kS, 60 * kS, 5.0, rng_);
+    ReportStream a{.name = "a"};
+    a.segments.push_back({.session = "s",
+                          .rate_hz = 48000,
+                          .end_frame = 1,
+                          .first_utc_ns = kT0,
+                          .end_utc_ns = kT0 + 86400 * kS,
+                          .model = &m});
+    // 300 overruns within one second: one pixel column of a day-long axis.
+    for (int i = 0; i < 300; ++i) {
+        a.events.push_back(event(EventKind::overrun, "a", kT0 + 5000 * kS + i * 3'000'000, 10));
+    }
+    const std::string html = render_report_html({.streams = {a}}, {.max_events_listed = 50});
+    expect_well_formed(html);
+    EXPECT_EQ(count(html, "class=\"ev "), 1u);
+    EXPECT_NE(html.find("overrun \u00d7300"), std::string::npos);
+    EXPECT_NE(html.find("250 more events not listed."), std::string::npos);
+    EXPECT_NE(html.find("overrun: 300"), std::string::npos);
+}
+
+TEST_F(ReportTest, HundredTwentyDaysStaySmall) {
+    // 120 days, a trace sample every 10 s (over a million), sync knots every minute with an
+    // unsynced stretch, and 5000 scattered events.
+    const int64_t days = 120;
+    const SegmentModel m = make_model(kT0, days * 86400 * kS, 10 * kS, 42.0, rng_, 60);
+    ReportStream a{.name = "long"};
+    a.segments.push_back({.session = "s",
+                          .rate_hz = 48000,
+                          .end_frame = 1,
+                          .first_utc_ns = kT0,
+                          .end_utc_ns = kT0 + days * 86400 * kS,
+                          .model = &m});
+    std::uniform_int_distribution<int64_t> when(0, days * 86400 * kS - 1);
+    std::vector<int64_t> times;
+    for (int i = 0; i < 5000; ++i) {
+        times.push_back(kT0 + when(rng_));
+    }
+    std::sort(times.begin(), times.end());
+    for (const int64_t t : times) {
+        a.events.push_back(event(EventKind::ring_overflow, "long", t, 64));
+    }
+    const std::string html = render_report_html({.streams = {a}}, {});
+    expect_well_formed(html);
+    EXPECT_LT(html.size(), 3u * 1024 * 1024) << "report of " << html.size() << " bytes";
+    // Each series path holds at most max_points_per_plot points (+ a few piece ends).
+    const std::string key = "class=\"s1\" d=\"";
+    std::size_t paths = 0;
+    for (std::size_t p = html.find(key); p != std::string::npos; p = html.find(key, p + 1)) {
+        const std::size_t b = p + key.size();
+        const std::string d = html.substr(b, html.find('"', b) - b);
+        EXPECT_LE(count(d, ","), 2002u);
+        ++paths;
+    }
+    EXPECT_EQ(paths, 2u);  // drift and residual rms
+    // Markers are merged per pixel column: never more than the plot is wide (per kind).
+    EXPECT_LE(count(html, "class=\"ev "), 1000u);
+}
+
+TEST(ReportPlot, DecimationKeepsTheExtremes) {
+    const report::Frame frame{};
+    const report::TimeAxis time(kT0, kT0 + 1'000'000 * kS, frame);
+    const report::ValueAxis value{report::nice_ticks(-10, 10), &frame};
+    report::DecimatedPath path(time, value, 2000);
+    path.begin_piece();
+    for (int64_t i = 0; i < 1'000'000; ++i) {
+        double v = std::sin(static_cast<double>(i) * 1e-3);
+        if (i == 123'457) {
+            v = 9.0;
+        }
+        if (i == 876'543) {
+            v = -9.0;
+        }
+        path.add(kT0 + i * kS, v);
+    }
+    const std::string d = path.finish();
+    EXPECT_LE(path.points(), 2000u);
+    EXPECT_GT(path.points(), 1000u);
+    EXPECT_NE(d.find("," + report::num(value.y(9.0))), std::string::npos);
+    EXPECT_NE(d.find("," + report::num(value.y(-9.0))), std::string::npos);
+}
+
+TEST(ReportPlot, PiecesAreNotJoinedAndLonePointsAreDots) {
+    const report::Frame frame{};
+    const report::TimeAxis time(kT0, kT0 + 100 * kS, frame);
+    const report::ValueAxis value{report::nice_ticks(0, 1), &frame};
+    report::DecimatedPath path(time, value, 2000);
+    path.begin_piece();
+    path.add(kT0, 0.5);
+    path.add(kT0 + 10 * kS, 0.6);
+    path.begin_piece();
+    path.add(kT0 + 50 * kS, 0.7);
+    const std::string d = path.finish();
+    EXPECT_EQ(count(d, "M"), 2u);
+    EXPECT_NE(d.find("h0"), std::string::npos);
+}
+
+TEST(ReportPlot, TicksAreRound) {
+    const report::ValueTicks t = report::nice_ticks(79.93, 80.41);
+    EXPECT_LE(t.lo, 79.93);
+    EXPECT_GE(t.hi, 80.41);
+    EXPECT_GE(t.values.size(), 3u);
+    EXPECT_LE(t.values.size(), 12u);
+    const double k = t.step / std::pow(10.0, std::floor(std::log10(t.step)));
+    EXPECT_TRUE(std::abs(k - 1) < 1e-9 || std::abs(k - 2) < 1e-9 || std::abs(k - 5) < 1e-9) << k;
+    // A flat series still gets an axis.
+    const report::ValueTicks flat = report::nice_ticks(3, 3);
+    EXPECT_LT(flat.lo, 3);
+    EXPECT_GT(flat.hi, 3);
+
+    const report::Frame frame{};
+    const report::TimeAxis day(kT0, kT0 + 86400 * kS, frame);
+    const auto ticks = day.ticks();
+    ASSERT_FALSE(ticks.empty());
+    EXPECT_LE(ticks.size(), 8u);
+    for (const auto& tk : ticks) {
+        EXPECT_EQ(tk.utc_ns % (3600 * kS), 0) << tk.label;  // whole hours
+        EXPECT_EQ(tk.label.size(), 5u) << tk.label;         // "HH:MM"
+    }
+    const report::TimeAxis months(kT0, kT0 + 120 * 86400 * kS, frame);
+    for (const auto& tk : months.ticks()) {
+        EXPECT_EQ(tk.label.size(), 10u) << tk.label;  // "YYYY-MM-DD"
+    }
+}
+
+TEST(ReportText, EscapesEverythingSpecial) {
+    EXPECT_EQ(html_escape("a<b>&\"c\"'d'"), "a&lt;b&gt;&amp;&quot;c&quot;&#39;d&#39;");
+    EXPECT_EQ(html_escape(std::string("x\x01y", 3)), "x y");
+    EXPECT_EQ(report::human_duration(90 * kS), "1 min 30 s");
+    EXPECT_EQ(report::human_duration(3 * 86400 * kS + 4 * 3600 * kS), "3 d 4 h");
+}
+
+}  // namespace
