@@ -1,0 +1,57 @@
+// The `framestamp` command line: shared pieces of the subcommands (src/cli/*.cpp).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "framestamp/archive.hpp"
+#include "framestamp/timemap.hpp"
+
+namespace framestamp::cli {
+
+// Exit codes (sysexits.h where one fits), documented in docs/cli.md.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitProblems = 1;  // verify found problems
+inline constexpr int kExitUsage = 64;    // bad command line, impossible range
+inline constexpr int kExitData = 65;     // a timing log or audio file is malformed
+inline constexpr int kExitNoInput = 66;  // missing archive or file; UTC or sample not recorded
+inline constexpr int kExitCantCreate = 73;
+
+// An error the command reports as "framestamp: <message>" with its exit code.
+class CliError : public std::runtime_error {
+  public:
+    CliError(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    int code() const { return code_; }
+
+  private:
+    int code_;
+};
+
+struct GlobalOptions {
+    std::filesystem::path cache_dir;
+    bool no_cache = false;
+};
+
+ArchiveOptions archive_options(const GlobalOptions& g);
+Archive open_archive(const std::filesystem::path& root, const GlobalOptions& g);
+
+// "2026-11-24T10:00:00.123456789Z" (also "+00:00", a space for the T, no zone = UTC, up to nine
+// fraction digits) or "@<ns since the epoch>". nullopt when malformed.
+std::optional<int64_t> parse_utc(std::string_view text);
+std::string format_duration(double seconds);  // "2 d 03:04:05", "12.5 s"
+
+// JSON string literal with escapes.
+std::string json_str(std::string_view s);
+
+int cmd_fit(const GlobalOptions& g, const std::filesystem::path& archive, const std::string& stream,
+            bool json);
+int cmd_when(const GlobalOptions& g, const std::filesystem::path& file, uint64_t sample, bool json);
+int cmd_locate(const GlobalOptions& g, const std::filesystem::path& archive, const std::string& utc,
+               const std::string& stream, bool json);
+int cmd_verify(const GlobalOptions& g, const std::filesystem::path& archive, bool json);
+
+}  // namespace framestamp::cli

@@ -1,0 +1,153 @@
+// Helpers shared by the subcommands: archive opening, UTC parsing, JSON strings.
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <ctime>
+
+#include "cli.hpp"
+
+namespace framestamp::cli {
+
+ArchiveOptions archive_options(const GlobalOptions& g) {
+    ArchiveOptions o;
+    o.cache_dir = g.cache_dir;
+    o.use_cache = !g.no_cache;
+    return o;
+}
+
+Archive open_archive(const std::filesystem::path& root, const GlobalOptions& g) {
+    std::error_code ec;
+    if (!std::filesystem::exists(root, ec)) {
+        throw CliError(kExitNoInput, fmt::format("{}: no such file or directory", root.string()));
+    }
+    return Archive::open(root, archive_options(g));
+}
+
+namespace {
+
+bool take_int(std::string_view& s, std::size_t digits, int& out) {
+    if (s.size() < digits) {
+        return false;
+    }
+    auto [p, ec] = std::from_chars(s.data(), s.data() + digits, out);
+    if (ec != std::errc() || p != s.data() + digits) {
+        return false;
+    }
+    s.remove_prefix(digits);
+    return true;
+}
+
+bool take_char(std::string_view& s, char c) {
+    if (s.empty() || s.front() != c) {
+        return false;
+    }
+    s.remove_prefix(1);
+    return true;
+}
+
+}  // namespace
+
+std::optional<int64_t> parse_utc(std::string_view s) {
+    if (!s.empty() && s.front() == '@') {
+        int64_t ns = 0;
+        auto [p, ec] = std::from_chars(s.data() + 1, s.data() + s.size(), ns);
+        if (ec != std::errc() || p != s.data() + s.size()) {
+            return std::nullopt;
+        }
+        return ns;
+    }
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+    if (!take_int(s, 4, y) || !take_char(s, '-') || !take_int(s, 2, mo) || !take_char(s, '-') ||
+        !take_int(s, 2, d)) {
+        return std::nullopt;
+    }
+    if (!take_char(s, 'T') && !take_char(s, ' ') && !take_char(s, 't')) {
+        return std::nullopt;
+    }
+    if (!take_int(s, 2, h) || !take_char(s, ':') || !take_int(s, 2, mi) || !take_char(s, ':') ||
+        !take_int(s, 2, sec)) {
+        return std::nullopt;
+    }
+    int64_t frac_ns = 0;
+    if (take_char(s, '.') || take_char(s, ',')) {
+        int digits = 0;
+        while (!s.empty() && s.front() >= '0' && s.front() <= '9') {
+            if (digits < 9) {
+                frac_ns = frac_ns * 10 + (s.front() - '0');
+            } else if (digits == 9) {
+                return std::nullopt;  // more precision than a nanosecond is not meaningful here
+            }
+            ++digits;
+            s.remove_prefix(1);
+        }
+        if (digits == 0) {
+            return std::nullopt;
+        }
+        for (int i = digits; i < 9; ++i) {
+            frac_ns *= 10;
+        }
+    }
+    if (!(s.empty() || s == "Z" || s == "z" || s == "+00:00" || s == "+0000")) {
+        return std::nullopt;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
+        return std::nullopt;
+    }
+    std::tm tm{};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    if (tm.tm_mday != d) {
+        return std::nullopt;  // 31 April and the like
+    }
+    return static_cast<int64_t>(t) * 1'000'000'000 + frac_ns;
+}
+
+std::string format_duration(double seconds) {
+    if (seconds < 60) {
+        return fmt::format("{:.1f} s", seconds);
+    }
+    auto total = static_cast<int64_t>(seconds);
+    int64_t days = total / 86400;
+    std::string hms =
+        fmt::format("{:02}:{:02}:{:02}", total % 86400 / 3600, total % 3600 / 60, total % 60);
+    return days > 0 ? fmt::format("{} d {}", days, hms) : hms;
+}
+
+std::string json_str(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
+    return out;
+}
+
+}  // namespace framestamp::cli
