@@ -83,17 +83,24 @@ struct SynthSession {
     double sim_frame(uint64_t session_frame) const;
 };
 
+// Paths are where the files are at the end: "<final>.partial" for a chunk a `crash` left.
 struct SynthResult {
-    std::vector<std::filesystem::path> audio_files;  // in order
-    std::vector<std::filesystem::path> timing_logs;
+    std::vector<std::filesystem::path> audio_files;  // in order (chunks with audio only)
+    std::vector<std::filesystem::path> timing_logs;  // in order, one per chunk
     uint64_t points = 0;
     uint64_t frames = 0;  // written to audio (or that would have been)
     uint64_t rows = 0;    // timing-log rows written by the synthesiser (recovery's not counted)
     std::vector<SynthSession> sessions;
 };
 
-// Writes the archive. Throws std::runtime_error naming the file on any I/O failure, and
-// std::invalid_argument for an impossible spec (chunk_s not a whole number of seconds >= 1, ...).
+// Writes the archive: the rows and files framestampd's capture loop and writer would write for
+// this card and these events (src/capture/capture_loop.cpp, src/recorder/stream_writer.cpp),
+// with two liberties: the live drift estimate behind chunk cuts refits once a minute rather than
+// four times a second, and a point whose position would go back (a read later than the one
+// before it by more than the point spacing) is not written. Times come from the simulation, never
+// from this machine's clocks (recovery rows included). Throws std::runtime_error naming the file on
+// any I/O failure, and std::invalid_argument for an impossible spec (chunk_s not a whole number of
+// seconds >= 1, ...).
 SynthResult write_synthetic_archive(const SynthSpec& spec);
 
 // The true UTC of session frame `session_frame` of `session` (ns since 1970), with its sub-ns

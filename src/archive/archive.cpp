@@ -133,16 +133,17 @@ void Archive::Impl::assemble(const archive::Discovery& found) {
     }
     records = std::move(sorted);
 
-    const std::unordered_set<std::string> audio_on_disk(found.audio.begin(), found.audio.end());
-    std::unordered_set<std::string> logged_stems;
+    auto audio_on_disk = [&found](const std::string& rel) {
+        return std::binary_search(found.audio.begin(), found.audio.end(), rel);
+    };
     chunks.clear();
     skipped.clear();
     events.clear();
     chunk_by_path.clear();
+    overrun_events.clear();
     std::string sync_stream;
     int sync_state = -1;  // -1 unknown, 0 unsynced, 1 synced (per stream, across its logs)
     for (const LogRecord& r : records) {
-        logged_stems.insert(stem_key(r.rel_path));
         const fsys::path log_path = root / r.rel_path;
         if (!r.skip_reason.empty()) {
             skipped.push_back(SkippedLog{log_path, r.skip_reason});
@@ -154,14 +155,11 @@ void Archive::Impl::assemble(const archive::Discovery& found) {
         const std::string final_rel = (rel_dir / r.audio_name).string();
         const std::string partial_rel = final_rel + ".partial";
         c.audio_path = root / final_rel;
-        if (!audio_on_disk.contains(final_rel) && audio_on_disk.contains(partial_rel)) {
+        if (!audio_on_disk(final_rel) && audio_on_disk(partial_rel)) {
             c.audio_path = root / partial_rel;
             c.partial = true;
         }
-        const std::size_t index = chunks.size();
-        chunk_by_path.emplace(c.timing_path.string(), index);
-        chunk_by_path.emplace((root / final_rel).string(), index);
-        chunk_by_path.emplace((root / partial_rel).string(), index);
+        overrun_events.emplace_back();
 
         if (c.stream != sync_stream) {
             sync_stream = c.stream;
@@ -183,6 +181,9 @@ void Archive::Impl::assemble(const archive::Discovery& found) {
                     continue;
                 }
             }
+            if (le.kind == EventKind::overrun) {
+                overrun_events.back().push_back(events.size());
+            }
             events.push_back(ArchiveEvent{.kind = le.kind,
                                           .stream = c.stream,
                                           .session = c.session,
@@ -196,8 +197,30 @@ void Archive::Impl::assemble(const archive::Discovery& found) {
         }
         chunks.push_back(std::move(c));
     }
-    unlogged_audio.clear();
-    for (const std::string& a : found.audio) {
+    audio_found = found.audio;
+}
+
+void Archive::Impl::build_lookups() const {
+    if (lookups_built) {
+        return;
+    }
+    lookups_built = true;
+    chunk_by_path.reserve(chunks.size() * 3);
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+        const ChunkInfo& c = chunks[i];
+        chunk_by_path.emplace(c.timing_path.string(), i);
+        std::string audio = c.audio_path.string();
+        if (audio.ends_with(".partial")) {
+            audio.resize(audio.size() - 8);
+        }
+        chunk_by_path.emplace(audio + ".partial", i);
+        chunk_by_path.emplace(std::move(audio), i);
+    }
+    std::unordered_set<std::string> logged_stems;
+    for (const LogRecord& r : records) {
+        logged_stems.insert(stem_key(r.rel_path));
+    }
+    for (const std::string& a : audio_found) {
         if (!logged_stems.contains(stem_key(a))) {
             unlogged_audio.push_back(root / a);
         }
@@ -208,19 +231,6 @@ void Archive::Impl::build_segments() {
     segments.clear();
     ranges.clear();
     const uint64_t options_hash = hash_options(0xcbf29ce484222325ULL, options.fit);
-    // Events by chunk, for the overruns that split segments.
-    std::vector<std::vector<const ArchiveEvent*>> overruns(chunks.size());
-    {
-        std::unordered_map<std::string, std::size_t> by_log;
-        for (std::size_t i = 0; i < chunks.size(); ++i) {
-            by_log.emplace(chunks[i].timing_path.string(), i);
-        }
-        for (const ArchiveEvent& e : events) {
-            if (e.kind == EventKind::overrun) {
-                overruns[by_log.at(e.file.string())].push_back(&e);
-            }
-        }
-    }
     bool session_has_start = false;
     std::size_t s0 = 0;
     if (chunks.empty()) {
@@ -257,7 +267,8 @@ void Archive::Impl::build_segments() {
                             .first_frame = start,
                             .end_frame = end,
                             .starts_with = why};
-            for (std::size_t k = s0; k < i; ++k) {
+            // Chunks before the one holding the segment's first row end at or before its start.
+            for (std::size_t k = range.first_chunk; k < i && chunks[k].first_frame < end; ++k) {
                 const ChunkInfo& c = chunks[k];
                 const bool holds = c.frames > 0
                                        ? c.first_frame < end && c.first_frame + c.frames > start
@@ -289,7 +300,8 @@ void Archive::Impl::build_segments() {
             ranges.push_back(range);
         };
         for (std::size_t k = s0; k < i; ++k) {
-            for (const ArchiveEvent* e : overruns[k]) {
+            for (const std::size_t ei : overrun_events[k]) {
+                const ArchiveEvent* e = &events[ei];
                 emit(e->session_frame, k, e->line);
                 // Zero-filled frames hold no audio of the card: the next segment starts after.
                 const bool filled = detail_value(e->detail, "filled") != std::string_view("none");
@@ -358,19 +370,29 @@ Archive Archive::open(const fsys::path& root, const ArchiveOptions& options) {
             }
         }
     }
-    std::unordered_map<std::string, std::size_t> cached_by_path;
-    for (std::size_t i = 0; i < cached.records.size(); ++i) {
-        cached_by_path.emplace(cached.records[i].rel_path, i);
+    // Both lists by path: one merge pairs each log found with its cached record.
+    std::vector<LogRecord*> by_path;
+    by_path.reserve(cached.records.size());
+    for (LogRecord& r : cached.records) {
+        by_path.push_back(&r);
     }
+    std::sort(by_path.begin(), by_path.end(),
+              [](const LogRecord* a, const LogRecord* b) { return a->rel_path < b->rel_path; });
+    auto next_cached = by_path.begin();
     std::size_t reread = 0;
     impl->records.reserve(found.logs.size());
-    std::unordered_set<std::string> log_names;
+    auto found_log = [&found](std::string_view rel) {
+        const auto it = std::lower_bound(
+            found.logs.begin(), found.logs.end(), rel,
+            [](const archive::FoundLog& f, std::string_view r) { return f.rel_path < r; });
+        return it != found.logs.end() && it->rel_path == rel;
+    };
     for (const archive::FoundLog& f : found.logs) {
-        log_names.insert(f.rel_path);
-    }
-    for (const archive::FoundLog& f : found.logs) {
+        while (next_cached != by_path.end() && (*next_cached)->rel_path < f.rel_path) {
+            ++next_cached;
+        }
         if (f.rel_path.ends_with(".partial") &&
-            log_names.contains(f.rel_path.substr(0, f.rel_path.size() - 8))) {
+            found_log(std::string_view(f.rel_path).substr(0, f.rel_path.size() - 8))) {
             LogRecord twin{.rel_path = f.rel_path, .size = f.size, .mtime_ns = f.mtime_ns};
             twin.skip_reason =
                 "left-over .partial beside its closed timing log (a crash during "
@@ -378,9 +400,8 @@ Archive Archive::open(const fsys::path& root, const ArchiveOptions& options) {
             impl->records.push_back(std::move(twin));
             continue;
         }
-        const auto it = cached_by_path.find(f.rel_path);
-        if (it != cached_by_path.end()) {
-            LogRecord& r = cached.records[it->second];
+        if (next_cached != by_path.end() && (*next_cached)->rel_path == f.rel_path) {
+            LogRecord& r = **next_cached;
             if (r.size == f.size && r.mtime_ns == f.mtime_ns) {
                 impl->records.push_back(std::move(r));
                 continue;
@@ -473,6 +494,8 @@ const std::vector<SkippedLog>& Archive::skipped_logs() const {
     return impl_->skipped;
 }
 const std::vector<fsys::path>& Archive::unlogged_audio() const {
+    const std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->build_lookups();
     return impl_->unlogged_audio;
 }
 const fsys::path& Archive::cache_path() const {
@@ -485,6 +508,8 @@ std::optional<std::size_t> Archive::find_chunk(const fsys::path& file) const {
     if (ec) {
         return std::nullopt;
     }
+    const std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->build_lookups();
     const auto it = impl_->chunk_by_path.find(p.string());
     if (it == impl_->chunk_by_path.end()) {
         return std::nullopt;

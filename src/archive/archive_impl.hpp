@@ -135,11 +135,16 @@ class Archive::Impl {
     std::vector<archive::SegmentRange> ranges;
     std::vector<ArchiveEvent> events;
     std::vector<SkippedLog> skipped;
-    std::vector<std::filesystem::path> unlogged_audio;
-    std::unordered_map<std::string, std::size_t> chunk_by_path;
+    std::vector<std::vector<std::size_t>> overrun_events;  // per chunk, indices into events
+    std::vector<std::string> audio_found;                  // relative, sorted
+
+    // Built on first use (find_chunk, unlogged_audio), under `mutex`.
+    mutable bool lookups_built = false;
+    mutable std::vector<std::filesystem::path> unlogged_audio;
+    mutable std::unordered_map<std::string, std::size_t> chunk_by_path;
 
     std::unique_ptr<archive::MappedFile> cache_map;
-    mutable std::mutex mutex;  // guards models and dirty
+    mutable std::mutex mutex;  // guards models, dirty and the lookups
     mutable std::vector<archive::ModelSlot> models;
     mutable bool dirty = false;
 
@@ -148,6 +153,7 @@ class Archive::Impl {
     void assemble(const archive::Discovery& found);
     void build_segments();
     void build_time_index();
+    void build_lookups() const;
 };
 
 }  // namespace framestamp

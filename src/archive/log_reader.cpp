@@ -2,6 +2,7 @@
 // string_views into the block (no allocation per row except to unquote a quoted field).
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -75,7 +76,16 @@ class TimingLogReader::Impl {
             throw ArchiveError(path_, 0, fmt::format("cannot open: {}", std::strerror(errno)));
         }
         ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
-        buf_.resize(kBlockBytes);
+        // A block, or the whole file when smaller (most logs are a few hundred kB): no bytes are
+        // initialised, so opening many small logs costs little.
+        struct stat st {};
+        std::size_t cap = kBlockBytes;
+        if (::fstat(fd_, &st) == 0 && st.st_size >= 0) {
+            cap = std::clamp<std::size_t>(static_cast<std::size_t>(st.st_size) + 1, 4096,
+                                          kBlockBytes);
+        }
+        buf_.reset(new char[cap]);
+        cap_ = cap;
         std::string_view header;
         if (!next_line(header)) {
             if (torn_) {
@@ -121,16 +131,20 @@ class TimingLogReader::Impl {
             return false;
         }
         if (begin_ > 0) {
-            std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+            std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
             scan_ -= begin_;
             end_ -= begin_;
             begin_ = 0;
         }
-        if (end_ == buf_.size()) {
-            buf_.resize(buf_.size() * 2);  // one line longer than a block: rare, grow
+        if (end_ == cap_) {
+            // A line longer than the buffer (or a file that grew): rare, grow.
+            std::unique_ptr<char[]> bigger(new char[cap_ * 2]);
+            std::memcpy(bigger.get(), buf_.get(), end_);
+            buf_ = std::move(bigger);
+            cap_ *= 2;
         }
         for (;;) {
-            const ssize_t n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
+            const ssize_t n = ::read(fd_, buf_.get() + end_, cap_ - end_);
             if (n < 0) {
                 if (errno == EINTR) {
                     continue;
@@ -154,7 +168,7 @@ class TimingLogReader::Impl {
         bool quoted = false;
         uint64_t breaks = 0;
         for (;;) {
-            const char* base = buf_.data();
+            const char* base = buf_.get();
             while (scan_ < end_) {
                 if (!quoted) {
                     const void* nl = std::memchr(base + scan_, '\n', end_ - scan_);
@@ -187,7 +201,7 @@ class TimingLogReader::Impl {
             if (!refill()) {
                 if (end_ > begin_) {
                     torn_ = true;
-                    torn_text_.assign(buf_.data() + begin_, end_ - begin_);
+                    torn_text_.assign(buf_.get() + begin_, end_ - begin_);
                     begin_ = end_;
                 }
                 return false;
@@ -328,7 +342,8 @@ class TimingLogReader::Impl {
 
     std::filesystem::path path_;
     int fd_ = -1;
-    std::vector<char> buf_;
+    std::unique_ptr<char[]> buf_;
+    std::size_t cap_ = 0;
     std::size_t begin_ = 0;  // first byte not yet returned
     std::size_t scan_ = 0;   // where the search for the line end continues
     std::size_t end_ = 0;    // end of the bytes read

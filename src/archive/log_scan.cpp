@@ -1,6 +1,11 @@
 // What one timing log contributes to the index, and the walk that finds the logs and audio files.
+#include <dirent.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <charconv>
@@ -214,41 +219,76 @@ LogRecord scan_log(const fsys::path& root, const std::string& rel_path, uint64_t
     return rec;
 }
 
-Discovery discover(const fsys::path& root) {
-    Discovery out;
-    std::error_code ec;
-    fsys::recursive_directory_iterator it(root, fsys::directory_options::skip_permission_denied,
-                                          ec);
-    if (ec) {
-        throw ArchiveError(root, 0, fmt::format("cannot read the folder: {}", ec.message()));
+namespace {
+
+// Walks `dir` (root + rel) with readdir: a directory_iterator and path objects per entry cost
+// several times more, and a warm-cache open of a 120-day archive walks ~35 000 entries.
+void walk(const std::string& root, const std::string& rel, Discovery& out, int depth) {
+    const std::string dir = rel.empty() ? root : root + "/" + rel;
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) {
+        if (depth == 0) {
+            throw ArchiveError(dir, 0,
+                               fmt::format("cannot read the folder: {}", std::strerror(errno)));
+        }
+        return;  // an unreadable sub-folder holds nothing we can index
     }
-    for (const fsys::recursive_directory_iterator end; it != end; it.increment(ec)) {
-        if (ec) {
-            throw ArchiveError(it->path(), 0, fmt::format("cannot read: {}", ec.message()));
-        }
-        const std::string name = it->path().filename().string();
-        const bool log = ends_with(name, ".timing.csv") || ends_with(name, ".timing.csv.partial");
-        const bool audio = !log && (ends_with(name, ".flac") || ends_with(name, ".wav") ||
-                                    ends_with(name, ".flac.partial") ||
-                                    ends_with(name, ".wav.partial") || ends_with(name, ".corrupt"));
-        if (!log && !audio) {
+    std::vector<std::string> subdirs;
+    while (const dirent* e = ::readdir(d)) {
+        const std::string_view name = e->d_name;
+        if (name == "." || name == "..") {
             continue;
         }
-        std::string rel = it->path().lexically_relative(root).string();
-        if (audio) {
-            out.audio.push_back(std::move(rel));
-            continue;
-        }
+        std::string child = rel.empty() ? std::string(name) : rel + "/" + std::string(name);
+        unsigned char type = e->d_type;
         struct stat st {};
-        if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        bool have_stat = false;
+        if (type == DT_UNKNOWN || type == DT_LNK) {
+            if (::fstatat(::dirfd(d), e->d_name, &st, type == DT_LNK ? 0 : AT_SYMLINK_NOFOLLOW) !=
+                0) {
+                continue;
+            }
+            have_stat = true;
+            // Symlinked folders are not followed (as find(1) does not): no loops.
+            type = S_ISDIR(st.st_mode) ? (e->d_type == DT_LNK ? DT_LNK : DT_DIR)
+                                       : (S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN);
+        }
+        if (type == DT_DIR) {
+            subdirs.push_back(std::move(child));
+            continue;
+        }
+        if (type != DT_REG) {
+            continue;
+        }
+        const bool log = ends_with(name, ".timing.csv") || ends_with(name, ".timing.csv.partial");
+        if (!log) {
+            if (ends_with(name, ".flac") || ends_with(name, ".wav") ||
+                ends_with(name, ".flac.partial") || ends_with(name, ".wav.partial") ||
+                ends_with(name, ".corrupt")) {
+                out.audio.push_back(std::move(child));
+            }
+            continue;
+        }
+        if (!have_stat && ::fstatat(::dirfd(d), e->d_name, &st, 0) != 0) {
             continue;
         }
         out.logs.push_back(FoundLog{
-            .rel_path = std::move(rel),
+            .rel_path = std::move(child),
             .size = static_cast<uint64_t>(st.st_size),
             .mtime_ns =
                 static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec});
     }
+    ::closedir(d);
+    for (const std::string& sub : subdirs) {
+        walk(root, sub, out, depth + 1);
+    }
+}
+
+}  // namespace
+
+Discovery discover(const fsys::path& root) {
+    Discovery out;
+    walk(root.string(), "", out, 0);
     std::sort(out.logs.begin(), out.logs.end(),
               [](const FoundLog& a, const FoundLog& b) { return a.rel_path < b.rel_path; });
     std::sort(out.audio.begin(), out.audio.end());

@@ -25,7 +25,7 @@ LiveDriftOptions estimator_options() {
     // of an hour. Between refits the estimator still lowers its line onto each point, so the
     // estimate (used here only for chunk cuts and the times of chunk rows) moves by
     // microseconds, not by whole frames at a boundary.
-    o.refit_interval_s = 10.0;
+    o.refit_interval_s = 60.0;
     return o;
 }
 

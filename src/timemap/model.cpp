@@ -57,7 +57,9 @@ double offset_at(const std::vector<OffsetKnot>& ok, int64_t raw, int64_t ref_ns,
     return rel(a) + w * static_cast<double>(b.offset_ns - a.offset_ns);
 }
 
-int64_t offset_ref(const std::vector<OffsetKnot>& ok) { return ok.empty() ? 0 : ok.front().offset_ns; }
+int64_t offset_ref(const std::vector<OffsetKnot>& ok) {
+    return ok.empty() ? 0 : ok.front().offset_ns;
+}
 
 }  // namespace
 
