@@ -206,7 +206,7 @@ class Archive {
 
     // Feeds the points and sync rows of segment `i` to `fitter`-like sinks, in order.
     void read_segment(std::size_t segment_index, const std::function<void(const TimePoint&)>& point,
-                      const std::function<void(const SyncSample&)>& sync) const;
+                      const std::function<void(const SyncPoint&)>& sync) const;
 
     class Impl;
 

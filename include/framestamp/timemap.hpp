@@ -20,7 +20,7 @@ struct TimePoint {
 };
 
 // One `sync` row: the state of the system clock's NTP discipline at raw_ns.
-struct SyncSample {
+struct SyncPoint {
     int64_t raw_ns = 0;
     bool synced = false;
     int64_t esterror_ns = 0;  // the clock's estimated error against UTC
@@ -135,7 +135,7 @@ class SegmentFitter {
     SegmentFitter& operator=(const SegmentFitter&) = delete;
 
     void add_point(const TimePoint& p);
-    void add_sync(const SyncSample& s);
+    void add_sync(const SyncPoint& s);
     // An end frame learnt only after the points (the last chunk's close row).
     void set_end_frame(uint64_t end_frame);
     SegmentModel finish();
@@ -148,7 +148,7 @@ class SegmentFitter {
 
 // The pure function: all points of one segment in, model out.
 SegmentModel fit_segment(uint32_t rate_hz, uint64_t first_frame, uint64_t end_frame,
-                         const std::vector<TimePoint>& points, const std::vector<SyncSample>& sync,
+                         const std::vector<TimePoint>& points, const std::vector<SyncPoint>& sync,
                          const FitOptions& options = {});
 
 // Compact binary form for the archive's cache. deserialize returns false on anything malformed.

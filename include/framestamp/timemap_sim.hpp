@@ -39,7 +39,7 @@ struct SimParams {
     uint64_t start_frame = 0;  // session frame at true time 0
     // The system clock; empty means always synchronised with no error.
     std::vector<SimClockPiece> clock;
-    double sync_interval_s = 60.0;  // one SyncSample every this many seconds
+    double sync_interval_s = 60.0;  // one SyncPoint every this many seconds
     uint64_t seed = 1;
 };
 
@@ -50,7 +50,7 @@ class SimCard {
     // The next timing point, in time order (never returns false: the card runs for ever).
     TimePoint next_point();
     // The sync sample due before the next point, if any (call after next_point()).
-    bool next_sync(SyncSample& s);
+    bool next_sync(SyncPoint& s);
 
     // Truth. Times in seconds since true time 0 (frame start_frame).
     double frames_at(double t_s) const;           // frames captured by true time t (fractional)

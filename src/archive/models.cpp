@@ -18,9 +18,9 @@ constexpr int64_t kCoarseMarginNs = 5'000'000'000;
 
 void Archive::read_segment(std::size_t segment_index,
                            const std::function<void(const TimePoint&)>& point,
-                           const std::function<void(const SyncSample&)>& sync) const {
+                           const std::function<void(const SyncPoint&)>& sync) const {
     const archive::SegmentRange& range = impl_->ranges.at(segment_index);
-    std::optional<SyncSample> carried;  // the clock's state when the segment starts
+    std::optional<SyncPoint> carried;  // the clock's state when the segment starts
     bool started = range.after_line == 0;
     bool have_point = false;
     uint64_t last_frame = 0;
@@ -36,13 +36,12 @@ void Archive::read_segment(std::size_t segment_index,
             if (k == range.last_chunk && row.line >= range.before_line) {
                 break;
             }
-            SyncSample s;
+            SyncPoint s;
             if (is_sync) {
-                s = SyncSample{
-                    .raw_ns = row.monotonic_raw_ns,
-                    .synced = detail_value(row.detail, "synced") == std::string_view("1"),
-                    .esterror_ns = row.sync_esterror_ns.value_or(0),
-                    .maxerror_ns = row.sync_maxerror_ns.value_or(0)};
+                s = SyncPoint{.raw_ns = row.monotonic_raw_ns,
+                              .synced = detail_value(row.detail, "synced") == std::string_view("1"),
+                              .esterror_ns = row.sync_esterror_ns.value_or(0),
+                              .maxerror_ns = row.sync_maxerror_ns.value_or(0)};
             }
             if (!started) {
                 if (k == range.first_chunk && row.line <= range.after_line) {
@@ -97,7 +96,7 @@ const SegmentModel& Archive::model(std::size_t segment_index) const {
     SegmentFitter fitter(seg.rate_hz, seg.first_frame, seg.end_frame, impl_->options.fit);
     read_segment(
         segment_index, [&](const TimePoint& p) { fitter.add_point(p); },
-        [&](const SyncSample& s) { fitter.add_sync(s); });
+        [&](const SyncPoint& s) { fitter.add_sync(s); });
     slot.model = std::make_unique<SegmentModel>(fitter.finish());
     slot.fresh = true;
     impl_->dirty = true;

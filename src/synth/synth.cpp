@@ -129,7 +129,7 @@ class Driver {
     void start_session(double t, bool device_back);
     void end_session();
     void on_point(const TimePoint& p, double t);
-    void on_sync(const SyncSample& s, double t);
+    void on_sync(const SyncPoint& s, double t);
     void on_event(const SynthEvent& e);
     void on_overrun(const SynthEvent& e);
     void on_crash(const SynthEvent& e);
@@ -211,7 +211,7 @@ void Driver::on_point(const TimePoint& p, double t) {
     ++result_.points;
 }
 
-void Driver::on_sync(const SyncSample& s, double t) {
+void Driver::on_sync(const SyncPoint& s, double t) {
     if (!in_session_ || t < dead_until_s_) {
         return;
     }
@@ -384,7 +384,7 @@ void Driver::run() {
     for (;;) {
         const TimePoint p = card_.next_point();
         const double t = time_of_raw(p.raw_ns);
-        SyncSample s;
+        SyncPoint s;
         while (card_.next_sync(s)) {
             const double ts = time_of_raw(s.raw_ns);
             if (ts >= spec_.duration_s) {

@@ -1,6 +1,4 @@
-// framestampd's file naming and start-up recovery, for the synthesiser. A separate unit because
-// recorder.hpp (through capture.hpp) and timemap.hpp both define framestamp::SyncSample, so no
-// source file can include both.
+// framestampd's file naming and start-up recovery, for the synthesiser.
 #pragma once
 
 #include <cstdint>

@@ -152,7 +152,7 @@ class SegmentFitter::Impl {
         return std::move(model_);
     }
 
-    void add_sync(const SyncSample& s) { offsets_.add_sync(s); }
+    void add_sync(const SyncPoint& s) { offsets_.add_sync(s); }
     void set_end_frame(uint64_t e) { model_.end_frame = e; }
 
   private:
@@ -463,7 +463,7 @@ SegmentFitter& SegmentFitter::operator=(SegmentFitter&& o) noexcept {
 void SegmentFitter::add_point(const TimePoint& p) {
     impl_->add_point(p);
 }
-void SegmentFitter::add_sync(const SyncSample& s) {
+void SegmentFitter::add_sync(const SyncPoint& s) {
     impl_->add_sync(s);
 }
 void SegmentFitter::set_end_frame(uint64_t end_frame) {
@@ -474,10 +474,10 @@ SegmentModel SegmentFitter::finish() {
 }
 
 SegmentModel fit_segment(uint32_t rate_hz, uint64_t first_frame, uint64_t end_frame,
-                         const std::vector<TimePoint>& points, const std::vector<SyncSample>& sync,
+                         const std::vector<TimePoint>& points, const std::vector<SyncPoint>& sync,
                          const FitOptions& options) {
     SegmentFitter fitter(rate_hz, first_frame, end_frame, options);
-    for (const SyncSample& s : sync) {
+    for (const SyncPoint& s : sync) {
         fitter.add_sync(s);
     }
     for (const TimePoint& p : points) {

@@ -33,7 +33,7 @@ class OffsetTrack {
   public:
     OffsetTrack(const FitOptions& o) : opt_(o) {}
     void add(int64_t raw_ns, int64_t offset_ns);
-    void add_sync(const SyncSample& s) { sync_.push_back(s); }
+    void add_sync(const SyncPoint& s) { sync_.push_back(s); }
     // Knots, with unsynchronised stretches bridged from synchronised ones; fills the stats'
     // clock_steps, unsynced_s and bridged_s.
     std::vector<OffsetKnot> finish(SegmentStats& stats);
@@ -54,7 +54,7 @@ class OffsetTrack {
     bool have_cur_ = false;
     int64_t last_offset_ns_ = 0;
     uint32_t steps_ = 0;
-    std::vector<SyncSample> sync_;
+    std::vector<SyncPoint> sync_;
 };
 
 }  // namespace framestamp::timemap_detail

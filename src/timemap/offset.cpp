@@ -62,10 +62,10 @@ std::vector<OffsetKnot> OffsetTrack::finish(SegmentStats& stats) {
         return knots;
     }
     std::sort(sync_.begin(), sync_.end(),
-              [](const SyncSample& a, const SyncSample& b) { return a.raw_ns < b.raw_ns; });
-    auto sync_at = [&](int64_t raw) -> const SyncSample* {
+              [](const SyncPoint& a, const SyncPoint& b) { return a.raw_ns < b.raw_ns; });
+    auto sync_at = [&](int64_t raw) -> const SyncPoint* {
         auto it = std::upper_bound(sync_.begin(), sync_.end(), raw,
-                                   [](int64_t r, const SyncSample& s) { return r < s.raw_ns; });
+                                   [](int64_t r, const SyncPoint& s) { return r < s.raw_ns; });
         if (it == sync_.begin()) {
             return sync_.empty() ? nullptr : &sync_.front();
         }
@@ -112,7 +112,7 @@ std::vector<OffsetKnot> OffsetTrack::finish(SegmentStats& stats) {
     // Sync state per knot.
     bool any_synced = false;
     for (OffsetKnot& k : knots) {
-        const SyncSample* s = sync_at(k.raw_ns);
+        const SyncPoint* s = sync_at(k.raw_ns);
         if (s == nullptr || s->synced) {
             // No sync rows at all: nothing says the clock was wrong, nothing says it was right.
             k.flags = s ? OffsetKnot::synced : 0;

@@ -99,7 +99,7 @@ TimePoint SimCard::next_point() {
     return tp;
 }
 
-bool SimCard::next_sync(SyncSample& s) {
+bool SimCard::next_sync(SyncPoint& s) {
     if (next_sync_s_ > last_point_s_) {
         return false;
     }

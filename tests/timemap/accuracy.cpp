@@ -8,7 +8,7 @@ namespace fsacc {
 using framestamp::SegmentModel;
 using framestamp::SimCard;
 using framestamp::SimParams;
-using framestamp::SyncSample;
+using framestamp::SyncPoint;
 using framestamp::TimePoint;
 
 Errors evaluate(const Scenario& sc, uint64_t samples) {
@@ -23,7 +23,7 @@ Errors evaluate(const Scenario& sc, uint64_t samples) {
         }
         fitter.add_point(p);
         ++e.points;
-        SyncSample s;
+        SyncPoint s;
         while (card.next_sync(s)) {
             fitter.add_sync(s);
         }

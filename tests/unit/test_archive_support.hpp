@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "framestamp/audiofile.hpp"
+#include "framestamp/recorder.hpp"
 #include "framestamp/timing_log.hpp"
 #include "framestamp/utc.hpp"
 
@@ -30,20 +31,14 @@ inline uint64_t test_seed() {
     return env != nullptr ? std::strtoull(env, nullptr, 10) : 20261124;
 }
 
-// As framestampd names chunks (recorder.hpp's chunk_audio_path; that header is not included here
-// because capture.hpp's SyncSample clashes with timemap.hpp's).
+// As framestampd names chunks.
 inline fsys::path chunk_path(const fsys::path& data_dir, const std::string& stream, int64_t utc_ns,
                              int serial) {
-    std::string file = stream + "_" + utc_compact(utc_ns);
-    if (serial > 0) {
-        file += "_" + std::to_string(serial);
-    }
-    return data_dir / stream / utc_date(utc_ns) / (file + ".wav");
+    return chunk_audio_path(data_dir, stream, utc_ns, FileFormat::wav, serial);
 }
 
-inline fsys::path log_path_for(fsys::path audio) {
-    audio.replace_extension(".timing.csv");
-    return audio;
+inline fsys::path log_path_for(const fsys::path& audio) {
+    return timing_log_path_for(audio);
 }
 
 inline std::string slurp(const fsys::path& p) {

@@ -33,7 +33,7 @@ Fitted fit_sim(const SimParams& p, double duration_s) {
             break;
         }
         fitter.add_point(tp);
-        SyncSample s;
+        SyncPoint s;
         while (card.next_sync(s)) {
             fitter.add_sync(s);
         }
