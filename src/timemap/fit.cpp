@@ -115,8 +115,29 @@ class SegmentFitter::Impl {
         if (x_last < h1_) {
             // A short segment: two knots a half-span apart, each from every point.
             if (x_last > 0) {
-                emit_fine(x_last / 4, 0, x_last, 0, 0, true);
-                emit_fine(3 * x_last / 4, 0, x_last, 0, 0, true);
+                // The one line under every point that is highest at the span's middle: the hull
+                // edge there rests on the least-late reads inside the span, where a hull value
+                // near either end would rest on the first or last read alone.
+                gather(0, x_last, 0, 0);
+                HullValue hv = timemap_detail::lower_hull_at(pts_, x_last / 2, scratch_);
+                if (hv.ok) {
+                    double spread = 0;
+                    if (pts_.size() >= 6) {
+                        std::vector<XY> rest;
+                        for (std::size_t i = 0; i < pts_.size(); ++i) {
+                            if (i != hv.left && i != hv.right) {
+                                rest.push_back(pts_[i]);
+                            }
+                        }
+                        HullValue hv2 = timemap_detail::lower_hull_at(rest, x_last / 2, scratch_);
+                        spread = hv2.ok ? hv2.value - hv.value : 0.0;
+                    }
+                    for (double xk : {x_last / 4, 3 * x_last / 4}) {
+                        knot_xs_.push_back(xk);
+                        knot_ys_.push_back(hv.value + hv.slope * (xk - x_last / 2));
+                        knot_spread_.push_back(spread);
+                    }
+                }
             } else {
                 // One position only: its least late reading, at the nominal rate.
                 double y = window_.front().y;
