@@ -141,6 +141,10 @@ class CaptureSink {
 struct CaptureOptions {
     CaptureParams params;
     uint32_t timing_points_per_s = 8;
+    // Before each timing point the loop waits a random 0..dither (capped at half a period), so
+    // that its readings do not always fall just after the card's position steps (docs/timing-
+    // model.md, "Dithered readings"). 0 = read right after the read call returns.
+    int64_t point_dither_ns = 0;
     bool overrun_fill_silence = true;
     int64_t clock_step_threshold_ns = 500'000;
     int64_t sync_interval_ns = 5'000'000'000;
@@ -184,6 +188,7 @@ class CaptureLoop {
     bool run_session(const std::atomic<bool>& stop, const GrantedParams& granted);
     bool take_point(uint64_t session_frames_base);
     // A record of this kind at the current session frame, stamped now.
+    int64_t next_dither(int64_t max_ns);
     CaptureRecord event(RecordKind kind) const;
     // A timing point from a status reading, at hardware position hw_frame (session frames).
     CaptureRecord point(const StatusReading& s, uint64_t hw_frame) const;
@@ -208,6 +213,7 @@ class CaptureLoop {
     std::optional<CaptureRecord> last_point_;
     std::optional<CaptureRecord> first_point_;  // first point since the last start
     int64_t next_point_mono_ns_ = 0;
+    uint64_t dither_state_ = 0x9e3779b97f4a7c15ULL;  // xorshift state of the point dither
     int64_t next_sync_mono_ns_ = 0;
     uint64_t pending_drop_frames_ = 0;  // audio that found the ring full, not yet accounted
     uint64_t pending_drop_at_ = 0;

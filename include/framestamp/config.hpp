@@ -99,6 +99,7 @@ struct Config {
     std::string source_file;                    // the file (or source name) this was loaded from
     std::string data_dir;                       // absolute path of an existing, writable directory
     uint32_t timing_points_per_s = 8;           // per stream
+    uint32_t timing_dither_us = 2000;           // random wait before each timing point, 0..20000
     uint32_t sync_sample_interval_s = 5;        // how often clock sync state is sampled
     int64_t clock_step_threshold_ns = 500'000;  // |jump of REALTIME - MONOTONIC_RAW| that is a step
     ClockSyncConfig clock_sync;

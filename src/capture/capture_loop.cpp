@@ -110,6 +110,14 @@ bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams
     const uint64_t period = granted.period_frames > 0 ? granted.period_frames : p.period_frames;
     buffer_.resize(period * frame_bytes);
     const int64_t point_interval_ns = kNsPerS / std::max<uint32_t>(1, opt_.timing_points_per_s);
+    // Reads return just after the card's position has stepped (the wake-up follows the step), so
+    // points taken right after them would all be late by about the same wake-up latency, which
+    // no fit can see. A random wait first spreads them over the position's steps; it is capped
+    // at half a period so that the buffer never fills because of it.
+    const int64_t period_ns =
+        static_cast<int64_t>(period) * kNsPerS / std::max<uint32_t>(1, p.rate_hz);
+    const int64_t dither_ns = std::min(opt_.point_dither_ns, period_ns / 2);
+    dither_state_ ^= static_cast<uint64_t>(monotonic_ns());
 
     while (!stop.load(std::memory_order_relaxed)) {
         const int64_t n = source_.read(buffer_.data(), period);
@@ -123,6 +131,9 @@ bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams
             stats_.heartbeat_mono_ns.store(mono, std::memory_order_relaxed);
             stats_.state.store(CaptureState::recording, std::memory_order_relaxed);
             if (mono >= next_point_mono_ns_) {
+                if (dither_ns > 0) {
+                    std::this_thread::sleep_for(std::chrono::nanoseconds(next_dither(dither_ns)));
+                }
                 // A failed status here is seen again by the next read.
                 if (take_point(stream_base_)) {
                     next_point_mono_ns_ = mono + point_interval_ns;
@@ -149,6 +160,14 @@ bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams
         return true;
     }
     return false;
+}
+
+int64_t CaptureLoop::next_dither(int64_t max_ns) {
+    // xorshift64: uniform enough, and no lock or allocation on the capture thread.
+    dither_state_ ^= dither_state_ << 13;
+    dither_state_ ^= dither_state_ >> 7;
+    dither_state_ ^= dither_state_ << 17;
+    return static_cast<int64_t>(dither_state_ % static_cast<uint64_t>(max_ns));
 }
 
 CaptureRecord CaptureLoop::event(RecordKind kind) const {

@@ -26,6 +26,7 @@ inline constexpr uint64_t kWavHeaderAllowanceBytes = 64 * 1024;
 // Key names at each level, in documentation order.
 inline constexpr std::string_view kTopKeys[] = {"data_dir",
                                                 "timing_points_per_s",
+                                                "timing_dither_us",
                                                 "sync_sample_interval_s",
                                                 "clock_step_threshold_us",
                                                 "clock_sync",

@@ -2,6 +2,7 @@
 // accounting, device loss and return, a full ring. No real time, no ALSA.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -33,6 +34,8 @@ class FakeDevice final : public framestamp::CaptureSource {
     std::function<void()> on_read;
     uint64_t reads = 0;
     int opens = 0;
+    int64_t last_read_mono_ns = 0;
+    std::vector<int64_t> read_to_status_ns;  // real time from each read's return to its status
     bool fill_counter = false;
 
     framestamp::OpenResult open(const framestamp::CaptureParams& p) override {
@@ -73,9 +76,11 @@ class FakeDevice final : public framestamp::CaptureSource {
         card_frames += frames;
         stream_frames_ += frames;
         hw_ptr32 += static_cast<uint32_t>(frames);
+        last_read_mono_ns = framestamp::monotonic_ns();
         return static_cast<int64_t>(frames);
     }
     int status(framestamp::StatusReading* out) override {
+        read_to_status_ns.push_back(framestamp::monotonic_ns() - last_read_mono_ns);
         out->avail_frames = avail_after_read;
         out->delay_frames = static_cast<int64_t>(avail_after_read);
         const uint64_t pos = card_frames + avail_after_read;
@@ -368,3 +373,38 @@ TEST(CaptureLoop, ClockStepIsReported) {
 }
 
 }  // namespace
+
+// The random wait before each point spreads the readings over the card's position steps: over
+// 60 points the waits must cover most of the dither range (their spread is independent of how
+// late the scheduler wakes the thread), and the cap of half a period must hold.
+TEST(CaptureLoop, DithersEachPointWithinHalfAPeriod) {
+    for (const int64_t dither_ns : {int64_t{2'000'000}, int64_t{1'000'000'000}}) {
+        FakeDevice dev;
+        VectorSink sink;
+        CaptureStats stats;
+        std::atomic<bool> stop{false};
+        dev.on_read = [&] { stop = dev.reads >= 61; };
+        CaptureOptions o = options(480);  // 10 ms periods: the cap is 5 ms
+        o.point_dither_ns = dither_ns;
+        CaptureLoop loop(dev, sink, nullptr, o, stats);
+        loop.run(stop);
+        ASSERT_GE(dev.read_to_status_ns.size(), 60U);
+        const auto [lo, hi] =
+            std::minmax_element(dev.read_to_status_ns.begin(), dev.read_to_status_ns.end());
+        const int64_t range = std::min<int64_t>(dither_ns, 5'000'000);
+        EXPECT_GT(*hi - *lo, range / 2) << "dither " << dither_ns;
+        EXPECT_LT(*hi, 100'000'000) << "a 1 s dither must be capped at half a 10 ms period";
+    }
+}
+
+TEST(CaptureLoop, NoDitherTakesThePointRightAfterTheRead) {
+    FakeDevice dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    dev.on_read = [&] { stop = dev.reads >= 20; };
+    CaptureLoop loop(dev, sink, nullptr, options(480), stats);
+    loop.run(stop);
+    ASSERT_GE(dev.read_to_status_ns.size(), 19U);
+    EXPECT_EQ(sink.of(RecordKind::point).size(), dev.read_to_status_ns.size());
+}
