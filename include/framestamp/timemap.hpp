@@ -45,6 +45,11 @@ struct FitOptions {
     double bridge_drift_ppm = 1.0;
     // Points whose raw reading window is wider than this are not used (their stamp is vague).
     int64_t max_window_ns = 200'000;
+    // A 10 s stretch whose UTC - raw slope departs from the segment's usual slope by more than
+    // this is the system clock being slewed (chrony or ntpd correcting an offset, typically at
+    // hundreds of ppm after an unsynchronised stretch): it is bridged like unsynchronised time,
+    // whatever the sync rows say. The raw crystal itself wanders by a few ppm at most.
+    double slew_threshold_ppm = 30.0;
 };
 
 struct RawKnot {
@@ -95,7 +100,8 @@ struct SegmentStats {
     int64_t uncertainty_ns = 0;  // largest knot uncertainty
     uint32_t clock_steps = 0;
     double unsynced_s = 0;  // seconds of the segment with the system clock not synchronised
-    double bridged_s = 0;   // of which bridged from synchronised time
+    double bridged_s = 0;   // bridged from synchronised time: unsynchronised or slewing
+    double slewing_s = 0;   // seconds the system clock was being slewed (said synced or not)
 };
 
 // Frame <-> UTC for frames [first_frame, end_frame) of one continuous segment.

@@ -45,7 +45,8 @@ uint64_t hash_u64(uint64_t h, uint64_t v) {
 }
 
 uint64_t hash_options(uint64_t h, const FitOptions& o) {
-    for (double d : {o.knot_spacing_s, o.envelope_half_window_s, o.bridge_drift_ppm}) {
+    for (double d : {o.knot_spacing_s, o.envelope_half_window_s, o.long_window_half_s,
+                     o.curvature_half_window_s, o.bridge_drift_ppm, o.slew_threshold_ppm}) {
         uint64_t bits = 0;
         std::memcpy(&bits, &d, sizeof bits);
         h = hash_u64(h, bits);

@@ -75,14 +75,15 @@ int cmd_fit(const GlobalOptions& g, const std::filesystem::path& root, const std
                 "3f},"
                 "\"points\":{},\"points_used\":{},\"mean_ppm\":{:.4f},\"min_ppm\":{:.4f},"
                 "\"max_ppm\":{:.4f},\"lateness_rms_ns\":{:.0f},\"lateness_max_ns\":{:.0f},"
-                "\"uncertainty_ns\":{},\"clock_steps\":{},\"unsynced_s\":{:.1f},\"bridged_s\":{:."
-                "1f}}}",
+                "\"uncertainty_ns\":{},\"clock_steps\":{},\"unsynced_s\":{:.1f},"
+                "\"slewing_s\":{:.1f},\"bridged_s\":{:.1f}}}",
                 first ? "" : ",", json_str(s.stream), json_str(s.session), json_str(s.starts_with),
                 s.first_frame, s.end_frame, s.rate_hz,
                 m.empty() ? "null" : json_str(utc_iso_ns(m.first_utc_ns())),
                 m.empty() ? "null" : json_str(utc_iso_ns(m.end_utc_ns())), dur_s, st.points,
                 st.points_used, st.mean_ppm, st.min_ppm, st.max_ppm, st.lateness_rms_ns,
-                st.lateness_max_ns, st.uncertainty_ns, st.clock_steps, st.unsynced_s, st.bridged_s);
+                st.lateness_max_ns, st.uncertainty_ns, st.clock_steps, st.unsynced_s, st.slewing_s,
+                st.bridged_s);
         } else if (m.empty()) {
             out += fmt::format("{:<10} {:<24} {:>14} {:>9}  no model: too few timing points\n",
                                s.stream, "-", format_duration(dur_s), st.points);
@@ -93,6 +94,9 @@ int cmd_fit(const GlobalOptions& g, const std::filesystem::path& root, const std
                     ? fmt::format("{} unsynced, {} bridged", format_duration(st.unsynced_s),
                                   format_duration(st.bridged_s))
                     : fmt::format("{} unsynced", format_duration(st.unsynced_s));
+            if (st.slewing_s > 0) {
+                clock += fmt::format(", {} slewing (bridged)", format_duration(st.slewing_s));
+            }
             if (st.clock_steps > 0) {
                 clock += fmt::format(", {} step(s)", st.clock_steps);
             }

@@ -98,7 +98,7 @@ std::string segment_table(const report::StreamView& v) {
         "(UTC)</th><th>length</th><th class=\"l\">session</th><th class=\"l\">starts "
         "with</th><th>frames</th><th>points (used)</th><th>mean ppm</th><th>min ppm</th><th>max "
         "ppm</th><th>residual rms \u00b5s</th><th>residual max \u00b5s</th><th>uncertainty "
-        "\u00b5s</th><th>clock steps</th><th>unsynced s (bridged)</th></tr>\n";
+        "\u00b5s</th><th>clock steps</th><th>unsynced s (bridged)</th><th>slewing s</th></tr>\n";
     for (const ReportSegment* s : v.segments) {
         out += fmt::format(
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td "
@@ -107,17 +107,17 @@ std::string segment_table(const report::StreamView& v) {
             report::human_duration(s->end_utc_ns - s->first_utc_ns), html_escape(s->session),
             html_escape(s->starts_with), s->end_frame - s->first_frame);
         if (s->model == nullptr) {
-            out += "<td colspan=\"9\" class=\"l note\">no model</td></tr>\n";
+            out += "<td colspan=\"10\" class=\"l note\">no model</td></tr>\n";
             continue;
         }
         const SegmentStats& st = s->model->stats;
         out += fmt::format(
             "<td>{} ({})</td><td>{:.3f}</td><td>{:.3f}</td><td>{:.3f}</td><td>{}</td><td>{}</td>"
-            "<td>{}</td><td>{}</td><td>{:.0f} ({:.0f})</td></tr>\n",
+            "<td>{}</td><td>{}</td><td>{:.0f} ({:.0f})</td><td>{:.0f}</td></tr>\n",
             st.points, st.points_used, st.mean_ppm, st.min_ppm, st.max_ppm,
             fmt_us(st.lateness_rms_ns), fmt_us(st.lateness_max_ns),
             fmt_us(static_cast<double>(st.uncertainty_ns)), st.clock_steps, st.unsynced_s,
-            st.bridged_s);
+            st.bridged_s, st.slewing_s);
     }
     out += "</table>\n";
     return out;

@@ -35,7 +35,7 @@ class OffsetTrack {
     void add(int64_t raw_ns, int64_t offset_ns);
     void add_sync(const SyncPoint& s) { sync_.push_back(s); }
     // Knots, with unsynchronised stretches bridged from synchronised ones; fills the stats'
-    // clock_steps, unsynced_s and bridged_s.
+    // clock_steps, unsynced_s, slewing_s and bridged_s.
     std::vector<OffsetKnot> finish(SegmentStats& stats);
 
   private:

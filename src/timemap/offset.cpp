@@ -80,7 +80,51 @@ std::vector<OffsetKnot> OffsetTrack::finish(SegmentStats& stats) {
         l.at0 = (b.so - l.slope * b.sd) / b.n + static_cast<double>(b.off0);
         return l;
     };
+    // Slews: bins whose slope departs from the segment's usual one (the median over bins of at
+    // least 5 s) by more than the threshold. Only the raw crystal's own drift (steady, a few ppm
+    // of wander) moves UTC - raw while the system clock is right; a fast slope means the clock
+    // was being corrected, i.e. it was wrong by what was still left to correct.
+    std::vector<char> slewing(bins_.size(), 0);
+    {
+        // Unsynchronised bins are bridged anyway, whatever their slope; only bins the sync
+        // rows call synchronised (or that have none) can be slewing.
+        std::vector<double> ppm(bins_.size(), 0.0);
+        std::vector<char> candidate(bins_.size(), 0);
+        std::vector<double> usual;
+        for (std::size_t i = 0; i < bins_.size(); ++i) {
+            const Bin& b = bins_[i];
+            const SyncPoint* s = sync_at(b.raw0 + (b.raw_last - b.raw0) / 2);
+            candidate[i] = s == nullptr || s->synced;
+            if (candidate[i] && b.n >= 3 && b.raw_last - b.raw0 >= 5'000'000'000) {
+                ppm[i] = fit(b).slope * 1e6;
+                usual.push_back(ppm[i]);
+            }
+        }
+        if (usual.size() >= 3) {
+            std::nth_element(usual.begin(), usual.begin() + usual.size() / 2, usual.end());
+            const double median = usual[usual.size() / 2];
+            for (std::size_t i = 0; i < bins_.size(); ++i) {
+                const Bin& b = bins_[i];
+                slewing[i] = candidate[i] && b.n >= 3 && b.raw_last - b.raw0 >= 5'000'000'000 &&
+                             std::fabs(ppm[i] - median) > opt_.slew_threshold_ppm;
+            }
+        }
+        // A slew rarely starts or ends on a bin edge: the bins either side of one hold part of
+        // it (too little to pass the threshold, enough to bend their line), so they go too.
+        std::vector<char> core = slewing;
+        for (std::size_t i = 0; i < bins_.size(); ++i) {
+            if (core[i]) {
+                if (i > 0 && !bins_[i - 1].step_after) {
+                    slewing[i - 1] = candidate[i - 1];
+                }
+                if (i + 1 < bins_.size() && !bins_[i].step_after) {
+                    slewing[i + 1] = candidate[i + 1];
+                }
+            }
+        }
+    }
     // One knot at each bin's middle; at a step, the limits from both sides at its midpoint.
+    std::vector<char> knot_slewing;
     for (std::size_t i = 0; i < bins_.size(); ++i) {
         const Bin& b = bins_[i];
         Line l = fit(b);
@@ -108,12 +152,16 @@ std::vector<OffsetKnot> OffsetTrack::finish(SegmentStats& stats) {
         } else if (i + 1 == bins_.size() && b.raw_last > knots.back().raw_ns) {
             knots.push_back(knot_at(b.raw_last));
         }
+        knot_slewing.resize(knots.size(), slewing[i]);
     }
     // Sync state per knot.
     bool any_synced = false;
-    for (OffsetKnot& k : knots) {
+    for (std::size_t i = 0; i < knots.size(); ++i) {
+        OffsetKnot& k = knots[i];
         const SyncPoint* s = sync_at(k.raw_ns);
-        if (s == nullptr || s->synced) {
+        if (knot_slewing[i]) {
+            k.clock_error_ns = s ? s->esterror_ns : 0;  // not synced: bridged below
+        } else if (s == nullptr || s->synced) {
             // No sync rows at all: nothing says the clock was wrong, nothing says it was right.
             k.flags = s ? OffsetKnot::synced : 0;
             k.clock_error_ns = s ? s->esterror_ns : 0;
@@ -124,8 +172,11 @@ std::vector<OffsetKnot> OffsetTrack::finish(SegmentStats& stats) {
     }
     auto seconds = [](int64_t ns) { return static_cast<double>(ns) * 1e-9; };
     for (std::size_t i = 0; i + 1 < knots.size(); ++i) {
-        if (!(knots[i].flags & OffsetKnot::synced) && !sync_.empty()) {
-            stats.unsynced_s += seconds(knots[i + 1].raw_ns - knots[i].raw_ns);
+        const double span = seconds(knots[i + 1].raw_ns - knots[i].raw_ns);
+        if (knot_slewing[i]) {
+            stats.slewing_s += span;
+        } else if (!(knots[i].flags & OffsetKnot::synced) && !sync_.empty()) {
+            stats.unsynced_s += span;
         }
     }
     if (!any_synced) {

@@ -10,7 +10,8 @@ namespace framestamp {
 
 namespace {
 
-constexpr char kMagic[8] = {'F', 'S', 'T', 'M', 'A', 'P', '0', '1'};
+// The last two characters are the fit's version: a cached model from an older fit is refitted.
+constexpr char kMagic[8] = {'F', 'S', 'T', 'M', 'A', 'P', '0', '2'};
 
 struct Header {
     char magic[8];

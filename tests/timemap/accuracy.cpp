@@ -162,6 +162,18 @@ std::vector<Scenario> sweep(uint64_t seed) {
             p.clock = {{0, 0, 0, true}, {1200, 0, 20, false}, {4800, 0, 0, true}};
         },
         6000, 5, 20);
+    add(
+        "unsynced hour, then slewed back at 500 ppm (synced)",
+        [](SimParams& p) {
+            p.points_per_s = 8;
+            // 20 ppm free-run for an hour leaves the clock 72 ms off; the daemon resyncs and
+            // slews it back over 144 s while saying it is synchronised.
+            p.clock = {{0, 0, 0, true},
+                       {1200, 0, 20, false},
+                       {4800, 72e6, -500, true},
+                       {4944, 0, 0, true}};
+        },
+        6000, 5, 20);
     return out;
 }
 

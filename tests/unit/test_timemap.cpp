@@ -1,6 +1,7 @@
 // The drift fit against the simulated card's truth, and the model's own contracts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -60,6 +61,12 @@ TEST(TimemapAccuracy, SweepStaysWithinLimits) {
             EXPECT_LE(e.inner_max_us, sc.limit_max_us);
             EXPECT_LE(e.max_us, sc.limit_edge_max_us);
             EXPECT_NEAR(e.stats.mean_ppm, sc.sim.ppm, sc.limit_rms_us > 10 ? 0.5 : 0.2);
+            // Slews are found where the clock was slewed, and nowhere else.
+            bool slewed = std::any_of(sc.sim.clock.begin(), sc.sim.clock.end(),
+                                      [](const framestamp::SimClockPiece& c) {
+                                          return c.synced && std::fabs(c.slope_ppm) >= 100;
+                                      });
+            EXPECT_EQ(e.stats.slewing_s > 0, slewed) << e.stats.slewing_s << " s slewing";
         }
     }
 }
@@ -143,6 +150,40 @@ TEST(TimemapModel, UnsynchronisedStartIsBridged) {
     EXPECT_TRUE(te.bridged);
     EXPECT_LT(std::abs(error_ns(f, f.end_frame / 20)), 20'000.0);
     EXPECT_GT(f.model.stats.bridged_s, 60.0);
+}
+
+// After an unsynchronised hour the clock is 72 ms off; chrony says "synchronised" at once but
+// slews the error away at 500 ppm for 144 s. The system clock is wrong all through the slew, so
+// the map must bridge it along the raw clock rather than follow it.
+TEST(TimemapModel, SlewAfterResyncIsBridged) {
+    SimParams p;
+    p.seed = test_seed();
+    p.clock = {{0, 0, 0, true}, {1200, 0, 20, false}, {4800, 72e6, -500, true}, {4944, 0, 0, true}};
+    Fitted f = fit_sim(p, 6000);
+    for (double t : {4801.0, 4850.0, 4900.0, 4940.0, 5000.0}) {
+        uint64_t frame = static_cast<uint64_t>(f.card.frames_at(t));
+        EXPECT_LT(std::abs(error_ns(f, frame)), 20'000.0) << "at " << t << " s";
+        EXPECT_TRUE(f.model.frame_to_utc(frame).synced);
+    }
+    EXPECT_TRUE(f.model.frame_to_utc(static_cast<uint64_t>(f.card.frames_at(4870))).bridged);
+    EXPECT_GE(f.model.stats.slewing_s, 140.0);
+    EXPECT_LE(f.model.stats.slewing_s, 190.0);  // the slew and a bin either side, no more
+    EXPECT_NEAR(f.model.stats.unsynced_s, 3600.0, 20.0);
+    // The drift trace follows the card, not the slew.
+    for (const ModelTrace& t : f.model.trace) {
+        EXPECT_NEAR(t.ppm, p.ppm, 1.0);
+    }
+}
+
+// Normal operation: chrony's small corrections and the raw crystal's wander are not slews.
+TEST(TimemapModel, SteadyClockHasNoSlews) {
+    SimParams p;
+    p.seed = test_seed();
+    p.raw_ppm = 12;
+    p.clock = {{0, 0, 0, true}, {600, 0, 2, true}, {1200, 1.2e6, -3, true}};
+    Fitted f = fit_sim(p, 2400);
+    EXPECT_EQ(f.model.stats.slewing_s, 0.0);
+    EXPECT_EQ(f.model.stats.bridged_s, 0.0);
 }
 
 TEST(TimemapModel, ShortAndTinySegments) {
