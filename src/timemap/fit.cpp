@@ -112,42 +112,11 @@ class SegmentFitter::Impl {
             return;
         }
         double x_last = window_.back().x;
-        if (x_last < h1_) {
-            // A short segment: two knots a half-span apart, each from every point.
-            if (x_last > 0) {
-                // The one line under every point that is highest at the span's middle: the hull
-                // edge there rests on the least-late reads inside the span, where a hull value
-                // near either end would rest on the first or last read alone.
-                gather(0, x_last, 0, 0);
-                HullValue hv = timemap_detail::lower_hull_at(pts_, x_last / 2, scratch_);
-                if (hv.ok) {
-                    double spread = 0;
-                    if (pts_.size() >= 6) {
-                        std::vector<XY> rest;
-                        for (std::size_t i = 0; i < pts_.size(); ++i) {
-                            if (i != hv.left && i != hv.right) {
-                                rest.push_back(pts_[i]);
-                            }
-                        }
-                        HullValue hv2 = timemap_detail::lower_hull_at(rest, x_last / 2, scratch_);
-                        spread = hv2.ok ? hv2.value - hv.value : 0.0;
-                    }
-                    for (double xk : {x_last / 4, 3 * x_last / 4}) {
-                        knot_xs_.push_back(xk);
-                        knot_ys_.push_back(hv.value + hv.slope * (xk - x_last / 2));
-                        knot_spread_.push_back(spread);
-                    }
-                }
-            } else {
-                // One position only: its least late reading, at the nominal rate.
-                double y = window_.front().y;
-                for (const XY& q : window_) {
-                    y = std::min(y, q.y);
-                }
-                knot_xs_.push_back(0);
-                knot_ys_.push_back(y);
-                knot_spread_.push_back(1e6);
-            }
+        // Under two envelope windows the long path would leave one knot, or two a second or so
+        // apart (a 31 s recording came out at the nominal rate, 500 µs off at its ends), and
+        // the long windows would hold every point anyway.
+        if (x_last < 2 * h1_) {
+            short_segment_knots(x_last);
             return;
         }
         double last_knot = x_last - h1_ / 2;
@@ -178,6 +147,47 @@ class SegmentFitter::Impl {
 
   private:
     static constexpr int kGroup = 3;  // fine knots per envelope window
+
+    // A short segment: two knots a half-span apart, on one line from every point.
+    void short_segment_knots(double x_last) {
+        knot_xs_.clear();
+        knot_ys_.clear();
+        knot_spread_.clear();
+        if (x_last > 0) {
+            // The one line under every point that is highest at the span's middle: the hull
+            // edge there rests on the least-late reads inside the span, where a hull value
+            // near either end would rest on the first or last read alone.
+            gather(0, x_last, 0, 0);
+            HullValue hv = timemap_detail::lower_hull_at(pts_, x_last / 2, scratch_);
+            if (hv.ok) {
+                double spread = 0;
+                if (pts_.size() >= 6) {
+                    std::vector<XY> rest;
+                    for (std::size_t i = 0; i < pts_.size(); ++i) {
+                        if (i != hv.left && i != hv.right) {
+                            rest.push_back(pts_[i]);
+                        }
+                    }
+                    HullValue hv2 = timemap_detail::lower_hull_at(rest, x_last / 2, scratch_);
+                    spread = hv2.ok ? hv2.value - hv.value : 0.0;
+                }
+                for (double xk : {x_last / 4, 3 * x_last / 4}) {
+                    knot_xs_.push_back(xk);
+                    knot_ys_.push_back(hv.value + hv.slope * (xk - x_last / 2));
+                    knot_spread_.push_back(spread);
+                }
+            }
+        } else {
+            // One position only: its least late reading, at the nominal rate.
+            double y = window_.front().y;
+            for (const XY& q : window_) {
+                y = std::min(y, q.y);
+            }
+            knot_xs_.push_back(0);
+            knot_ys_.push_back(y);
+            knot_spread_.push_back(1e6);
+        }
+    }
 
     // Copies the points with lo <= x <= hi into pts_, detrended by c * (x - xc)^2.
     void gather(double lo, double hi, double c, double xc) {

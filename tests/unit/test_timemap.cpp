@@ -186,6 +186,33 @@ TEST(TimemapModel, SteadyClockHasNoSlews) {
     EXPECT_EQ(f.model.stats.bridged_s, 0.0);
 }
 
+// Every segment length between a few seconds and a few minutes follows the card's drift: a
+// recording of 30-32.5 s once got a single knot and the nominal rate (the demo's default length).
+TEST(TimemapModel, SegmentsOfEveryShortLengthFollowTheDrift) {
+    for (double seconds :
+         {12.0, 20.0, 29.0, 30.5, 31.0, 32.0, 33.0, 40.0, 45.0, 59.0, 61.0, 75.0, 90.0, 150.0}) {
+        SimParams p;
+        p.seed = test_seed();
+        p.ppm = 37.5;
+        Fitted f = fit_sim(p, seconds);
+        SCOPED_TRACE(std::to_string(seconds) + " s");
+        // Limits from the worst of 40 seeds (docs/accuracy.md, "Short segments"), with room.
+        const double ppm_limit = seconds < 15   ? 25.0
+                                 : seconds < 25 ? 12.0
+                                 : seconds < 60 ? 4.0
+                                                : 1.5;
+        const double error_limit_ns = seconds < 25 ? 160'000 : seconds < 60 ? 90'000 : 60'000;
+        EXPECT_NEAR(f.model.stats.mean_ppm, 37.5, ppm_limit);
+        double worst = 0;
+        for (int i = 1; i < 20; ++i) {
+            uint64_t frame = f.end_frame * static_cast<uint64_t>(i) / 20;
+            EXPECT_FALSE(f.model.frame_to_utc(frame).extrapolated);
+            worst = std::max(worst, std::abs(error_ns(f, frame)));
+        }
+        EXPECT_LT(worst, error_limit_ns);
+    }
+}
+
 TEST(TimemapModel, ShortAndTinySegments) {
     SimParams p;
     p.seed = test_seed();
