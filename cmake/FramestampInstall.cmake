@@ -1,7 +1,7 @@
 # Install rules and the Debian package (CPack DEB). Included at the end of the top-level
 # CMakeLists.txt, after every target exists.
 #
-#   cmake --install build [--prefix /usr]      framestampd, unit, sysusers/tmpfiles, config, docs
+#   cmake --install build [--prefix /usr]      framestampd, framestamp, unit, sysusers/tmpfiles, config, docs
 #   (cd build && cpack -G DEB)                 build/framestamp_<version>_<arch>.deb (prefix /usr)
 #
 # The configuration is /etc/framestamp/framestamp.yaml whatever the prefix (it is framestampd's
@@ -21,7 +21,7 @@ set(FS_CONFIG_DIR "/etc/framestamp")
 set(FS_DOC_DIR "${CMAKE_INSTALL_DATAROOTDIR}/doc/framestamp")
 set(FS_PACKAGING_DIR "${PROJECT_BINARY_DIR}/packaging")
 
-install(TARGETS framestampd RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+install(TARGETS framestampd framestamp RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 install(FILES systemd/framestamp.sysusers DESTINATION "${FS_SYSUSERS_DIR}"
         RENAME framestamp.conf)
 install(FILES systemd/framestamp.tmpfiles DESTINATION "${FS_TMPFILES_DIR}"
@@ -85,7 +85,9 @@ set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
     "framestampd records ALSA sound cards untouched and sample-counted into gap-free
 FLAC/WAV/RF64 chunks cut at UTC boundaries. Beside each chunk a timing log pairs
 the card's hardware frame position with CLOCK_REALTIME several times a second,
-so a drift model can later map any sample to UTC to microseconds.
+so a drift model can later map any sample to UTC to microseconds. The
+framestamp command fits that model and maps samples to UTC and back, verifies
+an archive, cuts time-aligned clips and writes an HTML drift report.
 .
 The service is installed but not enabled: edit /etc/framestamp/framestamp.yaml,
 then systemctl enable --now framestampd (see operations.md in the docs).")
@@ -102,7 +104,7 @@ else()
   # Debian 12's names, for a build machine without dpkg-dev.
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
       "procps, libc6, libstdc++6, libgcc-s1, libasound2, libflac12, libspdlog1.10-fmt9, libfmt9, \
-libyaml-cpp0.7, libsystemd0")
+libyaml-cpp0.7, libsystemd0, libsndfile1, libsoxr0")
 endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${FS_PACKAGING_DIR}/conffiles;${FS_PACKAGING_DIR}/postinst;${FS_PACKAGING_DIR}/prerm;\

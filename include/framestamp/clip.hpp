@@ -1,6 +1,6 @@
 // `framestamp extract`: the audio of a UTC range, per stream, as a new WAV, RF64 or FLAC file
 // with bext/GUANO metadata. Sample-exact (the recorded samples, untouched) or resampled onto the
-// UTC grid (drift removed). docs/cli-extract-report.md describes options, naming and errors.
+// UTC grid (drift removed). docs/cli.md ("extract") describes options, naming and errors.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 // `framestamp report`: one self-contained HTML file (inline CSS and hand-written SVG, nothing
 // fetched from the network) showing, per stream, the card's drift, the fit residuals, the
 // discontinuities and the clock's sync state over UTC, a table of segments and a list of events.
-// docs/cli-extract-report.md describes the page.
+// docs/cli.md ("report") describes the page.
 #pragma once
 
 #include <cstddef>

@@ -25,6 +25,7 @@ CONFIG = pathlib.Path("/etc/framestamp/framestamp.yaml")
 DATA = pathlib.Path("/var/lib/framestamp")
 INSTALLED = [
     "/usr/bin/framestampd",
+    "/usr/bin/framestamp",
     "/usr/lib/systemd/system/framestampd.service",
     "/usr/lib/sysusers.d/framestamp.conf",
     "/usr/lib/tmpfiles.d/framestamp.conf",
@@ -79,7 +80,7 @@ def build_deb(args, out):
           f"  Recommends: {field('Recommends')}")
     if field("Package") != "framestamp" or field("Version") != args.version:
         fail("wrong Package or Version field")
-    for dep in ("libasound2", "libsystemd0", "procps"):
+    for dep in ("libasound2", "libsystemd0", "procps", "libsoxr0"):
         if dep not in field("Depends"):
             fail(f"Depends lacks {dep}")
     for rec in ("chrony", "alsa-utils"):
@@ -117,6 +118,9 @@ def check_installed(args):
     version = run(["/usr/bin/framestampd", "--version"]).stdout.strip()
     if version != f"framestampd {args.version}":
         fail(f"framestampd --version printed {version!r}")
+    version = run(["/usr/bin/framestamp", "--version"]).stdout.strip()
+    if version != f"framestamp {args.version}":
+        fail(f"framestamp --version printed {version!r}")
 
 
 def check_config(work):
