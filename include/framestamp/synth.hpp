@@ -93,14 +93,16 @@ struct SynthResult {
     std::vector<SynthSession> sessions;
 };
 
-// Writes the archive: the rows and files framestampd's capture loop and writer would write for
-// this card and these events (src/capture/capture_loop.cpp, src/recorder/stream_writer.cpp),
-// with two liberties: the live drift estimate behind chunk cuts refits once a minute rather than
-// four times a second, and a point whose position would go back (a read later than the one
-// before it by more than the point spacing) is not written. Times come from the simulation, never
-// from this machine's clocks (recovery rows included). Throws std::runtime_error naming the file on
-// any I/O failure, and std::invalid_argument for an impossible spec (chunk_s not a whole number of
-// seconds >= 1, ...).
+// Writes the archive with framestampd's own writer (src/recorder/stream_writer.cpp), fed the
+// records and audio its capture loop (src/capture/capture_loop.cpp) would hand over for this card
+// and these events. Liberties: the live drift estimate behind chunk cuts refits once a minute
+// rather than four times a second; a point whose position would go back (a read later than the
+// one before it by more than the point spacing) is not written; log flushes are not synced, and
+// with no crash among the events they come every few tens of thousands of rows rather than every
+// flush_interval_s (the files are the same). Times come from the simulation, never from this
+// machine's clocks (the writer's own and recovery's rows included). Throws std::runtime_error
+// naming the file on any I/O failure, and std::invalid_argument for an impossible spec (chunk_s
+// not a whole number of seconds >= 1, ...).
 SynthResult write_synthetic_archive(const SynthSpec& spec);
 
 // The true UTC of session frame `session_frame` of `session` (ns since 1970), with its sub-ns

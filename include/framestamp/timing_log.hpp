@@ -58,8 +58,14 @@ class TimingLogWriter {
 
     void append(const TimingRow& row);
     bool flush();  // write what is buffered and fdatasync
+    // Writes what is buffered without syncing: the rows then survive the process, not a power
+    // cut. For writers that simulate the daemon faster than real time.
+    bool write_buffered();
     // Flush, fsync, rename .partial to the final name, fsync the directory. Idempotent.
     bool close();
+    // Simulates a crash: drops the buffered rows and the descriptor with no write, sync or
+    // rename, leaving the .partial as the last flush left it. For tests and simulations.
+    void abandon();
 
     bool is_open() const { return fd_ >= 0; }
     const std::string& error() const { return error_; }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
 
 #include "framestamp/log.hpp"
@@ -23,25 +24,59 @@ const char* overrun_kind(RecordKind k) {
     return k == RecordKind::overrun ? "overrun" : "ring_overflow";
 }
 
+class SystemWriterClock final : public WriterClock {
+  public:
+    int64_t monotonic_ns() override { return framestamp::monotonic_ns(); }
+    int64_t realtime_ns() override { return framestamp::realtime_ns(); }
+    int64_t monotonic_raw_ns() override { return framestamp::monotonic_raw_ns(); }
+};
+
+std::size_t frame_bytes_of(const StreamSetup& setup) {
+    return sample_bytes(setup.capture.params.format) * setup.capture.params.channels;
+}
+
 }  // namespace
 
+WriterClock& system_writer_clock() {
+    static SystemWriterClock clock;
+    return clock;
+}
+
 StreamWriter::StreamWriter(const StreamSetup& setup, RingSinkImpl& sink, WriterStats& stats,
-                           PendingSetup* pending)
+                           PendingSetup* pending, WriterEnv env)
     : setup_(setup),
       pending_(pending),
-      sink_(sink),
+      sink_(&sink),
       stats_(stats),
+      env_(std::move(env)),
+      clock_(env_.clock != nullptr ? *env_.clock : system_writer_clock()),
       frame_bytes_(sink.frame_bytes()),
-      estimator_(setup.capture.params.rate_hz),
+      estimator_(setup.capture.params.rate_hz, env_.drift),
       policy_(setup.chunk_seconds),
       zeros_((64 * 1024 / frame_bytes_ + 1) * frame_bytes_, 0) {}
+
+StreamWriter::StreamWriter(const StreamSetup& setup, WriterStats& stats, WriterEnv env)
+    : setup_(setup),
+      pending_(nullptr),
+      sink_(nullptr),
+      stats_(stats),
+      env_(std::move(env)),
+      clock_(env_.clock != nullptr ? *env_.clock : system_writer_clock()),
+      frame_bytes_(frame_bytes_of(setup)),
+      estimator_(setup.capture.params.rate_hz, env_.drift),
+      policy_(setup.chunk_seconds),
+      zeros_((64 * 1024 / frame_bytes_ + 1) * frame_bytes_, 0) {}
+
+spdlog::logger& StreamWriter::log() const {
+    return env_.logger != nullptr ? *env_.logger : *spdlog::default_logger_raw();
+}
 
 void StreamWriter::run(const std::atomic<bool>& capture_done) {
     for (;;) {
         // Read the flag before draining, so that everything pushed before it was set is drained.
         const bool done = capture_done.load(std::memory_order_acquire);
         const bool progress = step();
-        maybe_flush(monotonic_ns());
+        flush_if_due();
         if (!progress) {
             if (done) {
                 break;
@@ -52,27 +87,49 @@ void StreamWriter::run(const std::atomic<bool>& capture_done) {
     finish("shutdown");
 }
 
+bool StreamWriter::due(const CaptureRecord& r) const {
+    // Records of a new session come after everything of the old one; within a session a record
+    // waits until the audio before it has been consumed.
+    return !in_session_ || r.session != session_number_ || r.at_frame <= consumed_;
+}
+
+void StreamWriter::apply(const CaptureRecord& record) {
+    if (!due(record)) {
+        throw std::logic_error(fmt::format(
+            "{}: record for session frame {} applied at frame {}: audio before it is missing",
+            setup_.name, record.at_frame, consumed_));
+    }
+    handle(record);
+}
+
+void StreamWriter::write_audio(const void* interleaved, uint64_t frames) {
+    consume(static_cast<const unsigned char*>(interleaved), frames);
+}
+
+void StreamWriter::flush_if_due() {
+    maybe_flush(clock_.monotonic_ns());
+}
+
 bool StreamWriter::step() {
+    if (sink_ == nullptr) {
+        return false;
+    }
     bool progress = false;
     for (;;) {
         uint64_t limit = UINT64_MAX;
-        const RingRegions<const CaptureRecord> recs = sink_.records().read_regions(1);
+        const RingRegions<const CaptureRecord> recs = sink_->records().read_regions(1);
         if (!recs.empty()) {
             const CaptureRecord& r = recs.first.front();
-            // Records of a new session come after everything of the old one; within a session a
-            // record waits until the audio before it has been consumed.
-            const bool due =
-                !in_session_ || r.session != session_number_ || r.at_frame <= consumed_;
-            if (due) {
+            if (due(r)) {
                 const CaptureRecord copy = r;
-                sink_.records().commit_read(1);
+                sink_->records().commit_read(1);
                 handle(copy);
                 progress = true;
                 continue;
             }
             limit = r.at_frame - consumed_;
         }
-        const RingRegions<const unsigned char> audio = sink_.audio().read_regions();
+        const RingRegions<const unsigned char> audio = sink_->audio().read_regions();
         const uint64_t frames = std::min<uint64_t>(limit, audio.size() / frame_bytes_);
         if (frames == 0) {
             break;
@@ -95,7 +152,7 @@ bool StreamWriter::step() {
             const std::size_t offset = done - audio.first.size();
             consume(audio.second.data() + offset, (bytes - done) / frame_bytes_);
         }
-        sink_.audio().commit_read(bytes);
+        sink_->audio().commit_read(bytes);
         progress = true;
     }
     return progress;
@@ -216,7 +273,7 @@ void StreamWriter::end_session() {
     maybe_open_first_chunk(true);
     close_chunk();
     if (!pending_rows_.empty()) {
-        spdlog::info("{}: session {} ended before any audio was written", setup_.name, session_id_);
+        log().info("{}: session {} ended before any audio was written", setup_.name, session_id_);
         pending_rows_.clear();
     }
     in_session_ = false;
@@ -275,18 +332,18 @@ void StreamWriter::drop(uint64_t n, const char* reason) {
 void StreamWriter::emit(const unsigned char* data, uint64_t n) {
     while (n > 0) {
         if (disk_paused()) {
-            if (chunk_) {
+            if (chunk_open_) {
                 row({.kind = "disk_pause",
                      .session_frame = emitted_,
-                     .realtime_ns = realtime_ns(),
-                     .monotonic_raw_ns = monotonic_raw_ns()},
+                     .realtime_ns = clock_.realtime_ns(),
+                     .monotonic_raw_ns = clock_.monotonic_raw_ns()},
                     "reason=free space below min_free_disk_mib");
                 close_chunk();
             }
             drop(n, "disk_full");
             return;
         }
-        if (!chunk_) {
+        if (!chunk_open_) {
             apply_pending_setup();
             if (!open_chunk(emitted_, std::nullopt)) {
                 drop(n, "disk_error");
@@ -321,44 +378,47 @@ void StreamWriter::emit(const unsigned char* data, uint64_t n) {
 
 bool StreamWriter::write_frames(const unsigned char* data, uint64_t n) {
     FileStatus st;
-    if (data != nullptr) {
-        st = chunk_->write(data, n);
+    if (!audio_) {
+        // A chunk with its timing log alone: nothing to write, the log counts the frames.
+    } else if (data != nullptr) {
+        st = audio_->write(data, n);
     } else {
         const uint64_t per = zeros_.size() / frame_bytes_;
         for (uint64_t done = 0; done < n && st.ok();) {
             const uint64_t k = std::min(per, n - done);
-            st = chunk_->write(zeros_.data(), k);
+            st = audio_->write(zeros_.data(), k);
             done += k;
         }
     }
     if (st.ok()) {
+        chunk_frames_ += n;
         stats_.frames_written.fetch_add(n, std::memory_order_relaxed);
         return true;
     }
     stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
     uint64_t suppressed = 0;
-    if (limiter_.allow("write", monotonic_ns(), &suppressed)) {
-        spdlog::error("{}: {}; closing the chunk, retrying in {} s{}", setup_.name,
-                      st.error().message, kRetryOpenNs / kNsPerS,
-                      suppressed > 0 ? fmt::format(" ({} more not logged)", suppressed) : "");
+    if (limiter_.allow("write", clock_.monotonic_ns(), &suppressed)) {
+        log().error("{}: {}; closing the chunk, retrying in {} s{}", setup_.name,
+                    st.error().message, kRetryOpenNs / kNsPerS,
+                    suppressed > 0 ? fmt::format(" ({} more not logged)", suppressed) : "");
     }
-    const uint64_t file_end = chunk_first_ + chunk_->frames_written();
+    const uint64_t file_end = chunk_first_ + audio_->frames_written();
     row({.kind = "write_error",
          .session_frame = file_end,
-         .realtime_ns = realtime_ns(),
-         .monotonic_raw_ns = monotonic_raw_ns()},
+         .realtime_ns = clock_.realtime_ns(),
+         .monotonic_raw_ns = clock_.monotonic_raw_ns()},
         fmt::format("error={}", st.error().message));
     close_chunk();
     // Frames between what the file holds and what we were asked to write are lost.
     gap_first_ = file_end;
     gap_frames_ = emitted_ - file_end;
     gap_reason_ = "disk_error";
-    retry_open_mono_ns_ = monotonic_ns() + kRetryOpenNs;
+    retry_open_mono_ns_ = clock_.monotonic_ns() + kRetryOpenNs;
     return false;
 }
 
 bool StreamWriter::open_chunk(uint64_t first_frame, std::optional<int64_t> name_utc_ns) {
-    if (monotonic_ns() < retry_open_mono_ns_) {
+    if (clock_.monotonic_ns() < retry_open_mono_ns_) {
         return false;
     }
     const int64_t first_utc = utc_of(first_frame);
@@ -388,9 +448,9 @@ bool StreamWriter::open_chunk(uint64_t first_frame, std::optional<int64_t> name_
         fsync_parent_dir(path.parent_path().parent_path());
     }
     if (ec) {
-        spdlog::error("{}: cannot create {}: {}", setup_.name, path.parent_path().string(),
-                      ec.message());
-        retry_open_mono_ns_ = monotonic_ns() + kRetryOpenNs;
+        log().error("{}: cannot create {}: {}", setup_.name, path.parent_path().string(),
+                    ec.message());
+        retry_open_mono_ns_ = clock_.monotonic_ns() + kRetryOpenNs;
         return false;
     }
     ChunkMetadata meta = setup_.metadata;
@@ -401,30 +461,35 @@ bool StreamWriter::open_chunk(uint64_t first_frame, std::optional<int64_t> name_
     meta.rate_hz = setup_.capture.params.rate_hz;
     meta.channels = setup_.capture.params.channels;
     meta.format = setup_.capture.params.format;
-    FileResult<ChunkFile> created =
-        ChunkFile::create(path, setup_.file_format, setup_.flac_level, meta);
-    if (!created) {
-        spdlog::error("{}: {}", setup_.name, created.error().message);
-        stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
-        retry_open_mono_ns_ = monotonic_ns() + kRetryOpenNs;
-        return false;
+    if (!env_.chunk_has_audio || env_.chunk_has_audio(path, meta)) {
+        FileResult<ChunkFile> created =
+            ChunkFile::create(path, setup_.file_format, setup_.flac_level, meta);
+        if (!created) {
+            log().error("{}: {}", setup_.name, created.error().message);
+            stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
+            retry_open_mono_ns_ = clock_.monotonic_ns() + kRetryOpenNs;
+            return false;
+        }
+        audio_.emplace(std::move(created.value()));
     }
     if (!log_.open(timing_log_path_for(path), first_frame)) {
-        spdlog::error("{}: {}", setup_.name, log_.error());
+        log().error("{}: {}", setup_.name, log_.error());
     }
-    chunk_.emplace(std::move(created.value()));
+    chunk_open_ = true;
     chunk_first_ = first_frame;
+    chunk_frames_ = 0;
     const std::string audio_name = path.filename().string();
+    chunk_name_ = audio_name;
     TimingRow start{.kind = "log_start",
                     .session_frame = first_frame,
                     .realtime_ns = first_utc,
                     .monotonic_raw_ns = raw_of(first_utc)};
     const std::string start_detail = log_start_detail(audio_name);
     start.detail = start_detail;
-    log_.append(start);
+    append(start);
     for (PendingRow& p : pending_rows_) {
         p.row.detail = p.detail;
-        log_.append(p.row);
+        append(p.row);
     }
     pending_rows_.clear();
     if (gap_frames_ > 0) {
@@ -442,39 +507,46 @@ bool StreamWriter::open_chunk(uint64_t first_frame, std::optional<int64_t> name_
          .monotonic_raw_ns = raw_of(first_utc)},
         fmt::format("file={}", audio_name));
     publish_chunk_name(audio_name);
-    next_flush_mono_ns_ = monotonic_ns() + setup_.flush_interval_ns;
-    spdlog::debug("{}: chunk {} opened at session frame {}", setup_.name, audio_name, first_frame);
+    next_flush_mono_ns_ = clock_.monotonic_ns() + setup_.flush_interval_ns;
+    log().debug("{}: chunk {} opened at session frame {}", setup_.name, audio_name, first_frame);
     return true;
 }
 
 void StreamWriter::close_chunk() {
-    if (!chunk_) {
+    if (!chunk_open_) {
         return;
     }
     flush_overflow_row();
-    const std::string name = chunk_->final_path().filename().string();
+    const std::string name = chunk_name_;
     // Close the audio first: if draining the encoder fails, the file holds fewer frames, and the
     // timing log must say what the file really holds.
-    const FileStatus st = chunk_->close();
-    if (!st) {
-        spdlog::error("{}: {}", setup_.name, st.error().message);
-        stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
+    if (audio_) {
+        const FileStatus st = audio_->close();
+        if (!st) {
+            log().error("{}: {}", setup_.name, st.error().message);
+            stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
+        }
+        chunk_frames_ = audio_->frames_written();
     }
-    const uint64_t end = chunk_first_ + chunk_->frames_written();
+    const uint64_t end = chunk_first_ + chunk_frames_;
     const int64_t end_utc = utc_of(end);
     row({.kind = "chunk_close",
          .session_frame = end,
          .realtime_ns = end_utc,
          .monotonic_raw_ns = raw_of(end_utc),
          .frames = static_cast<int64_t>(end - chunk_first_)});
-    if (!log_.close()) {
-        spdlog::error("{}: {}", setup_.name, log_.error());
+    if (log_.close()) {
+        rows_written_ += rows_unflushed_;
+    } else {
+        log().error("{}: {}", setup_.name, log_.error());
     }
-    chunk_.reset();
+    rows_unflushed_ = 0;
+    audio_.reset();
+    chunk_open_ = false;
     stats_.chunks_closed.fetch_add(1, std::memory_order_relaxed);
     publish_chunk_name({});
     const LogFields fields{{"CHUNK", name}};
-    spdlog::info("{}: chunk {} closed: {} frames", setup_.name, name, end - chunk_first_);
+    log().info("{}: chunk {} closed: {} frames", setup_.name, name, end - chunk_first_);
 }
 
 void StreamWriter::finish(std::string_view reason) {
@@ -482,11 +554,11 @@ void StreamWriter::finish(std::string_view reason) {
         return;
     }
     maybe_open_first_chunk(true);
-    const int64_t rt = realtime_ns();
+    const int64_t rt = clock_.realtime_ns();
     row({.kind = "shutdown",
          .session_frame = emitted_,
          .realtime_ns = rt,
-         .monotonic_raw_ns = monotonic_raw_ns()},
+         .monotonic_raw_ns = clock_.monotonic_raw_ns()},
         fmt::format("reason={}", reason));
     close_chunk();
     pending_rows_.clear();
@@ -497,10 +569,17 @@ void StreamWriter::row(TimingRow r, std::string detail) {
     flush_overflow_row();
     if (log_.is_open()) {
         r.detail = detail;
-        log_.append(r);
+        append(r);
         return;
     }
     pending_rows_.push_back(PendingRow{r, std::move(detail)});
+}
+
+void StreamWriter::append(const TimingRow& r) {
+    log_.append(r);
+    if (log_.is_open()) {
+        ++rows_unflushed_;
+    }
 }
 
 void StreamWriter::flush_overflow_row() {
@@ -513,18 +592,44 @@ void StreamWriter::flush_overflow_row() {
 }
 
 void StreamWriter::maybe_flush(int64_t mono_ns) {
-    if (!chunk_ || mono_ns < next_flush_mono_ns_) {
+    if (!chunk_open_ || mono_ns < next_flush_mono_ns_) {
         return;
     }
     next_flush_mono_ns_ = mono_ns + setup_.flush_interval_ns;
-    const FileStatus st = chunk_->flush();
-    if (!st) {
-        // The file keeps what reached it; the next write reports the failure and closes it.
-        spdlog::error("{}: {}", setup_.name, st.error().message);
+    if (audio_) {
+        const FileStatus st = audio_->flush();
+        if (!st) {
+            // The file keeps what reached it; the next write reports the failure and closes it.
+            log().error("{}: {}", setup_.name, st.error().message);
+        }
     }
-    if (!log_.flush()) {
-        spdlog::error("{}: {}", setup_.name, log_.error());
+    if (env_.sync_log_flushes ? log_.flush() : log_.write_buffered()) {
+        rows_written_ += rows_unflushed_;
+        rows_unflushed_ = 0;
+    } else {
+        log().error("{}: {}", setup_.name, log_.error());
     }
+}
+
+std::vector<std::filesystem::path> StreamWriter::abandon() {
+    std::vector<std::filesystem::path> left;
+    if (audio_) {
+        left.push_back(audio_->partial_path());
+        audio_->abandon();
+        audio_.reset();
+    }
+    if (log_.is_open()) {
+        left.push_back(log_.partial_path());
+        log_.abandon();
+    }
+    chunk_open_ = false;
+    rows_unflushed_ = 0;
+    pending_rows_.clear();
+    overflow_row_.reset();
+    staged_.clear();
+    in_session_ = false;
+    publish_chunk_name({});
+    return left;
 }
 
 int64_t StreamWriter::utc_of(uint64_t frame) const {
@@ -569,8 +674,8 @@ void StreamWriter::apply_pending_setup() {
         // The chunk opening now ends at the first boundary of the new length after its start.
         policy_ = ChunkPolicy(setup_.chunk_seconds);
     }
-    spdlog::info("{}: new settings apply from this chunk on (chunk length {} s, {})", setup_.name,
-                 setup_.chunk_seconds, file_format_name(setup_.file_format));
+    log().info("{}: new settings apply from this chunk on (chunk length {} s, {})", setup_.name,
+               setup_.chunk_seconds, file_format_name(setup_.file_format));
 }
 
 void StreamWriter::publish_chunk_name(const std::string& name) {

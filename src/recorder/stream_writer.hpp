@@ -1,8 +1,17 @@
-// The writer thread of one stream: drains the rings, interleaving records with audio by their
-// session frame, cuts chunks where the chunk policy says, and writes audio files and timing logs.
+// The writer of one stream: applies capture records at their session frame, interleaved with the
+// audio, cuts chunks where the chunk policy says, and writes audio files and timing logs.
+//
+// framestampd runs it on the stream's writer thread, draining the rings the capture thread fills
+// (run()). The synthetic-archive generator (src/synth) drives the same code directly, a record or
+// a stretch of audio at a time (apply(), write_audio()), with simulated clocks and faster than
+// real time; WriterEnv holds what it replaces.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,12 +24,50 @@
 #include "record/live_drift.hpp"
 #include "recorder/ring_sink.hpp"
 
+namespace spdlog {
+class logger;
+}
+
 namespace framestamp {
+
+// The clocks the writer reads itself, in ns: CLOCK_MONOTONIC for when to flush and when to retry
+// opening a chunk; CLOCK_REALTIME and CLOCK_MONOTONIC_RAW for the rows it stamps (disk_pause,
+// write_error, shutdown). Every other time in the logs comes from the capture's records.
+class WriterClock {
+  public:
+    virtual ~WriterClock() = default;
+    virtual int64_t monotonic_ns() = 0;
+    virtual int64_t realtime_ns() = 0;
+    virtual int64_t monotonic_raw_ns() = 0;
+};
+
+// The system's clocks (capture.hpp's monotonic_ns() etc.).
+WriterClock& system_writer_clock();
+
+// What the writer takes from outside the stream's setup. The defaults are framestampd's.
+struct WriterEnv {
+    WriterClock* clock = nullptr;  // nullptr: system_writer_clock(); must outlive the writer
+    // false: the periodic flush writes the timing log's rows without fdatasync, so they survive
+    // the process but not a power cut (closing a chunk still syncs). Audio flushes always sync.
+    bool sync_log_flushes = true;
+    // The live drift estimate behind chunk cuts and the times of chunk rows.
+    LiveDriftOptions drift;
+    // Asked as each chunk is about to open, with its audio file's final path and metadata: false
+    // means no audio file, the timing log alone (its rows count the frames as if written). Unset:
+    // every chunk has its audio file.
+    std::function<bool(const std::filesystem::path&, const ChunkMetadata&)> chunk_has_audio;
+    // Where the writer logs; nullptr: spdlog's default logger. Every failure is logged at error
+    // level, so a caller that must not go on after one can watch this logger.
+    std::shared_ptr<spdlog::logger> logger;
+};
 
 class StreamWriter {
   public:
+    // The daemon's writer: drains `sink` (run(), step()).
     StreamWriter(const StreamSetup& setup, RingSinkImpl& sink, WriterStats& stats,
-                 PendingSetup* pending = nullptr);
+                 PendingSetup* pending = nullptr, WriterEnv env = {});
+    // A writer driven directly with apply() and write_audio(); run() and step() do nothing.
+    StreamWriter(const StreamSetup& setup, WriterStats& stats, WriterEnv env = {});
 
     // Runs until capture_done is set and both rings are empty; then closes the open chunk.
     void run(const std::atomic<bool>& capture_done);
@@ -30,12 +77,33 @@ class StreamWriter {
     // Closes the open chunk as at shutdown (writing any staged audio first).
     void finish(std::string_view reason);
 
+    // Driving without rings: what step() does with each record and each stretch of audio it
+    // takes, given in the capture's order. A record of the current session comes after all the
+    // audio before its at_frame (std::logic_error otherwise); write_audio() takes interleaved
+    // frames in the setup's format, nullptr meaning `frames` frames of silence.
+    void apply(const CaptureRecord& record);
+    void write_audio(const void* interleaved, uint64_t frames);
+    // What run() does after each pass: flushes the open chunk's files once flush_interval_ns has
+    // passed on the clock since the last flush.
+    void flush_if_due();
+    // The process dies here: the open chunk's files stay .partial, the audio as its last write
+    // left it, the timing log as its last flush did; the writer is left with no session.
+    // Returns the .partial files left (audio first). For simulations of a crash.
+    std::vector<std::filesystem::path> abandon();
+
+    // Frames of the current session taken so far (audio and zero fill).
+    uint64_t session_frames() const { return consumed_; }
+    // Timing-log rows that have reached files (by a flush or a close).
+    uint64_t rows_written() const { return rows_written_; }
+
   private:
     struct PendingRow {
         TimingRow row;
         std::string detail;
     };
 
+    spdlog::logger& log() const;
+    bool due(const CaptureRecord& r) const;
     void handle(const CaptureRecord& r);
     void start_session(const CaptureRecord& r);
     void end_session();
@@ -47,6 +115,7 @@ class StreamWriter {
     void close_chunk();
     void maybe_open_first_chunk(bool force);
     void row(TimingRow r, std::string detail = {});
+    void append(const TimingRow& r);
     void flush_overflow_row();
     bool disk_paused() const;
     void drop(uint64_t n, const char* reason);
@@ -59,8 +128,10 @@ class StreamWriter {
 
     StreamSetup setup_;  // a copy: a reload replaces it at a chunk boundary
     PendingSetup* pending_;
-    RingSinkImpl& sink_;
+    RingSinkImpl* sink_;  // nullptr when driven directly
     WriterStats& stats_;
+    WriterEnv env_;
+    WriterClock& clock_;
     std::size_t frame_bytes_;
     LiveDriftEstimator estimator_;
     ChunkPolicy policy_;
@@ -79,10 +150,13 @@ class StreamWriter {
     std::vector<PendingRow> pending_rows_;
     std::optional<PendingRow> overflow_row_;  // consecutive ring_overflow rows, merged
 
-    // Open chunk.
-    std::optional<ChunkFile> chunk_;
+    // Open chunk: its timing log, and its audio file unless env_.chunk_has_audio said no.
+    bool chunk_open_ = false;
+    std::optional<ChunkFile> audio_;
     TimingLogWriter log_;
+    std::string chunk_name_;  // its audio file's name (also when it has no audio file)
     uint64_t chunk_first_ = 0;
+    uint64_t chunk_frames_ = 0;  // written to the chunk (its audio file's count when it has one)
     int64_t next_flush_mono_ns_ = 0;
     int64_t retry_open_mono_ns_ = 0;
     uint64_t gap_first_ = 0;  // frames dropped since the last chunk failed: [gap_first_, emitted_)
@@ -90,6 +164,8 @@ class StreamWriter {
     std::string gap_reason_ = "disk_error";
     std::vector<unsigned char> zeros_;
     LogRateLimiter limiter_;
+    uint64_t rows_unflushed_ = 0;  // appended to the open log since its last flush
+    uint64_t rows_written_ = 0;
 };
 
 }  // namespace framestamp

@@ -1,6 +1,7 @@
 // The capture side of a synthetic archive: turns the simulated card's points and sync samples,
 // and the spec's events, into the records framestampd's capture loop would hand its writer
-// (compare src/capture/capture_loop.cpp), and feeds them to SynthWriter in session-frame order.
+// (compare src/capture/capture_loop.cpp), and gives them, with the audio before each, to the
+// daemon's own writer through WriterFeed.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,16 +11,17 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "framestamp/capture.hpp"
+#include "framestamp/recorder.hpp"
 #include "framestamp/synth.hpp"
 #include "framestamp/utc.hpp"
-#include "synth/synth_files.hpp"
-#include "synth/synth_writer.hpp"
+#include "synth/synth_feed.hpp"
 
 namespace framestamp {
 
 namespace {
 
-using synth_detail::SynthWriter;
+using synth_detail::WriterFeed;
 
 // ntp_adjtime status words (decimal in the log): STA_PLL | STA_NANO, and with STA_UNSYNC.
 constexpr int64_t kStatusSynced = 0x2001;
@@ -53,6 +55,18 @@ void validate(const SynthSpec& spec) {
         !(spec.sim.sync_interval_s > 0.0) || spec.period_frames == 0) {
         bad("duration_s, points_per_s, sync_interval_s and period_frames must be > 0");
     }
+}
+
+// A record as the capture loop makes one, applying at session frame `at`.
+CaptureRecord capture_record(RecordKind kind, uint64_t at, int64_t realtime_ns, int64_t raw_ns,
+                             std::string_view detail = {}) {
+    CaptureRecord r;
+    r.kind = kind;
+    r.at_frame = at;
+    r.realtime_ns = realtime_ns;
+    r.monotonic_raw_ns = raw_ns;
+    record_set_detail(r, detail);
+    return r;
 }
 
 // Rewrites the times of the crash_recovery and chunk_close rows recover_stream_dir() appended
@@ -102,7 +116,7 @@ class Driver {
         : spec_(spec),
           card_(spec.sim),
           result_(result),
-          writer_(spec, card_, result),
+          feed_(spec, card_, result),
           rng_(spec.sim.seed ^ 0x5eed5eedULL) {}
 
     void run();
@@ -138,7 +152,7 @@ class Driver {
     const SynthSpec& spec_;
     SimCard card_;
     SynthResult& result_;
-    SynthWriter writer_;
+    WriterFeed feed_;
     std::mt19937_64 rng_;
 
     bool in_session_ = false;
@@ -155,18 +169,32 @@ class Driver {
 
 void Driver::advance(uint64_t frame) {
     if (gap_active_ && frame >= gap_end_) {
-        writer_.advance_to(gap_end_);
-        writer_.set_disk_paused(false, 0, 0);
+        feed_.audio_to(gap_end_);
+        feed_.set_disk_paused(false);
         gap_active_ = false;
     }
-    writer_.advance_to(frame);
+    feed_.audio_to(frame);
 }
 
 void Driver::start_session(double t, bool device_back) {
+    feed_.set_time(t);
     offset_ = static_cast<int64_t>(std::floor(card_.frames_at(t)));
+    feed_.set_sim_offset(offset_);
     const int64_t rt = card_.realtime_ns_at(t);
+    const int64_t raw = card_.raw_ns_at(t);
     const std::string id = utc_session_id(rt);
-    writer_.start_session(id, rt, card_.raw_ns_at(t), offset_, device_back);
+    feed_.begin_session();
+    if (device_back) {
+        feed_.record(capture_record(RecordKind::device_back, 0, rt, raw,
+                                    fmt::format("device={}", spec_.device)));
+    }
+    feed_.record(capture_record(
+        RecordKind::session_start, 0, rt, raw,
+        fmt::format("device={};rate_hz={};channels={};sample_format={};period_frames={};"
+                    "buffer_frames={};pcm_type=HW",
+                    spec_.device, spec_.sim.rate_hz, spec_.channels,
+                    sample_format_name(SampleFormat::s16_le), spec_.period_frames,
+                    spec_.buffer_frames)));
     SynthSession s;
     s.id = id;
     s.start_s = t;
@@ -179,9 +207,10 @@ void Driver::start_session(double t, bool device_back) {
 }
 
 void Driver::end_session() {
-    result_.sessions.back().end_frame = writer_.consumed();
+    result_.sessions.back().end_frame = feed_.session_frames();
     in_session_ = false;
     gap_active_ = false;
+    feed_.set_disk_paused(false);
 }
 
 void Driver::on_point(const TimePoint& p, double t) {
@@ -192,22 +221,27 @@ void Driver::on_point(const TimePoint& p, double t) {
     if (have_point_ && hw < last_hw_) {
         return;  // a late read cannot see the position go back
     }
+    feed_.set_time(t);
     const uint64_t a = avail();
-    advance(at_frame(hw >= a ? hw - a : 0));
+    const uint64_t at = at_frame(hw >= a ? hw - a : 0);
+    advance(at);
+    CaptureRecord pt = capture_record(RecordKind::point, at, p.realtime_ns, p.raw_ns);
+    pt.hw_frame = hw;
+    pt.window_ns = p.window_ns;
+    pt.delay_frames = static_cast<int64_t>(a);
     const int64_t rt_minus_raw = p.realtime_ns - p.raw_ns;
     const int64_t step = rt_minus_raw - last_rt_minus_raw_ns_;
     if (have_point_ && std::llabs(step) > spec_.clock_step_threshold_ns) {
-        writer_.row({.kind = "clock_step",
-                     .session_frame = hw,
-                     .realtime_ns = p.realtime_ns,
-                     .monotonic_raw_ns = p.raw_ns},
-                    fmt::format("step_ns={}", step));
-        writer_.reset_estimator();
+        CaptureRecord cs = pt;
+        cs.kind = RecordKind::clock_step;
+        cs.frames = step;
+        record_set_detail(cs, fmt::format("step_ns={}", step));
+        feed_.record(cs);
     }
     have_point_ = true;
     last_hw_ = hw;
     last_rt_minus_raw_ns_ = rt_minus_raw;
-    writer_.point(hw, p.realtime_ns, p.raw_ns, p.window_ns, static_cast<int64_t>(a));
+    feed_.record(pt);
     ++result_.points;
 }
 
@@ -215,6 +249,7 @@ void Driver::on_sync(const SyncPoint& s, double t) {
     if (!in_session_ || t < dead_until_s_) {
         return;
     }
+    feed_.set_time(t);
     const uint64_t captured = captured_at(t);
     const uint64_t a = avail();
     const uint64_t at = at_frame(captured >= a ? captured - a : 0);
@@ -228,15 +263,12 @@ void Driver::on_sync(const SyncPoint& s, double t) {
                  : "source=chronyd;synced=0;stratum=0;ref=00000000;leap=unsynchronised;"
                    "root_delay_ns=1000000000;root_dispersion_ns=1000000000;freq_ppm=-3.000;"
                    "skew_ppm=0.000";
-    writer_.row({.kind = "sync",
-                 .session_frame = at,
-                 .realtime_ns = rt,
-                 .monotonic_raw_ns = s.raw_ns,
-                 .sync_status = s.synced ? kStatusSynced : kStatusUnsynced,
-                 .sync_offset_ns = s.synced ? true_utc - rt : 0,
-                 .sync_esterror_ns = s.esterror_ns,
-                 .sync_maxerror_ns = s.maxerror_ns},
-                detail);
+    CaptureRecord r = capture_record(RecordKind::sync, at, rt, s.raw_ns, detail);
+    r.sync_status = s.synced ? kStatusSynced : kStatusUnsynced;
+    r.sync_offset_ns = s.synced ? true_utc - rt : 0;
+    r.sync_esterror_ns = s.esterror_ns;
+    r.sync_maxerror_ns = s.maxerror_ns;
+    feed_.record(r);
 }
 
 void Driver::on_event(const SynthEvent& e) {
@@ -244,6 +276,7 @@ void Driver::on_event(const SynthEvent& e) {
         return;
     }
     const double t = e.at_s;
+    feed_.set_time(t);
     switch (e.kind) {
         case SynthEvent::Kind::overrun:
             on_overrun(e);
@@ -251,12 +284,8 @@ void Driver::on_event(const SynthEvent& e) {
         case SynthEvent::Kind::device_lost: {
             const uint64_t at = at_frame(captured_at(t));
             advance(at);
-            writer_.row({.kind = "device_lost",
-                         .session_frame = at,
-                         .realtime_ns = card_.realtime_ns_at(t),
-                         .monotonic_raw_ns = card_.raw_ns_at(t)},
-                        "error=No such device;errno=19");
-            writer_.end_session();
+            feed_.record(capture_record(RecordKind::device_lost, at, card_.realtime_ns_at(t),
+                                        card_.raw_ns_at(t), "error=No such device;errno=19"));
             end_session();
             restart_after(t, e.frames, true);
             return;
@@ -267,7 +296,7 @@ void Driver::on_event(const SynthEvent& e) {
             }
             const uint64_t at = at_frame(captured_at(t));
             advance(at);
-            writer_.set_disk_paused(true, card_.realtime_ns_at(t), card_.raw_ns_at(t));
+            feed_.set_disk_paused(true);
             gap_end_ = std::max(gap_active_ ? gap_end_ : 0, at + static_cast<uint64_t>(e.frames));
             gap_active_ = true;
             return;
@@ -292,24 +321,21 @@ void Driver::on_overrun(const SynthEvent& e) {
     const double t_restart = card_.time_of_frame(card_.frames_at(t) + static_cast<double>(lost));
     const int64_t rt = card_.realtime_ns_at(t_restart);
     const int64_t raw = card_.raw_ns_at(t_restart);
+    // The capture's estimate of the frames lost (here: what the spec says it filled), and
+    // whether the writer zero-fills them.
     const bool fill = filled > 0;
     const uint64_t counted = fill ? filled : lost;
-    writer_.row({.kind = "overrun",
-                 .session_frame = at,
-                 .realtime_ns = rt,
-                 .monotonic_raw_ns = raw,
-                 .frames = static_cast<int64_t>(counted)},
-                fmt::format("filled={};lost_frames={};estimated_from=timestamps",
-                            fill ? "silence" : "none", counted));
-    if (fill) {
-        writer_.fill_zeros(filled);
-    } else {
-        writer_.reset_estimator();
-    }
+    CaptureRecord ov =
+        capture_record(RecordKind::overrun, at, rt, raw,
+                       fmt::format("filled={};lost_frames={};estimated_from=timestamps",
+                                   fill ? "silence" : "none", counted));
+    ov.frames = static_cast<int64_t>(counted);
+    ov.fill = fill;
+    feed_.record(ov);
     const uint64_t resumed = at_frame(at + filled);
     if (filled != lost) {
         offset_ += static_cast<int64_t>(lost) - static_cast<int64_t>(filled);
-        writer_.set_sim_offset(offset_);
+        feed_.set_sim_offset(offset_);
         result_.sessions.back().offsets.emplace_back(resumed, offset_);
     }
     dead_until_s_ = t_restart;
@@ -318,22 +344,25 @@ void Driver::on_overrun(const SynthEvent& e) {
     have_point_ = true;
     last_hw_ = hw;
     last_rt_minus_raw_ns_ = rt - raw;
-    writer_.point(hw, rt, raw, std::llround(spec_.sim.window_s * 1e9),
-                  static_cast<int64_t>(hw - resumed));
+    CaptureRecord pt = capture_record(RecordKind::point, resumed, rt, raw);
+    pt.hw_frame = hw;
+    pt.window_ns = std::llround(spec_.sim.window_s * 1e9);
+    pt.delay_frames = static_cast<int64_t>(hw - resumed);
+    feed_.record(pt);
     ++result_.points;
 }
 
 void Driver::on_crash(const SynthEvent& e) {
     const double t = e.at_s;
     advance(at_frame(captured_at(t)));
-    for (const std::filesystem::path& p : writer_.crash()) {
+    end_session();
+    for (const std::filesystem::path& p : feed_.crash()) {
         partials_.push_back(p);
     }
-    end_session();
     const double t_restart = t + static_cast<double>(std::max<int64_t>(e.frames, 0)) /
                                      static_cast<double>(spec_.sim.rate_hz);
     if (e.kind == SynthEvent::Kind::crash_recover && t_restart < spec_.duration_s) {
-        if (synth_detail::recover_stream(spec_.data_dir, spec_.stream) != 0) {
+        if (recover_stream_dir(spec_.data_dir, spec_.stream).failures != 0) {
             throw std::runtime_error("synthetic archive: recovery failed in " +
                                      (spec_.data_dir / spec_.stream).string());
         }
@@ -402,10 +431,12 @@ void Driver::run() {
     }
     if (in_session_) {
         const double t = spec_.duration_s;
+        feed_.set_time(t);
         advance(at_frame(captured_at(t)));
-        writer_.finish(card_.realtime_ns_at(t), card_.raw_ns_at(t));
+        feed_.finish();
         end_session();
     }
+    feed_.account();
 }
 
 }  // namespace

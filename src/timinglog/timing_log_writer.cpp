@@ -169,17 +169,25 @@ void TimingLogWriter::append(const TimingRow& row) {
     timing_row_format(buffer_, row, chunk_first_frame_);
 }
 
+bool TimingLogWriter::write_buffered() {
+    if (fd_ < 0 || buffer_.empty()) {
+        return true;
+    }
+    const int err = write_all(fd_, buffer_.data(), buffer_.size());
+    if (err != 0) {
+        // Keep the rows: a later flush (after space is freed) may still save them.
+        return fail("cannot write", err);
+    }
+    buffer_.clear();
+    return true;
+}
+
 bool TimingLogWriter::flush() {
     if (fd_ < 0) {
         return true;
     }
-    if (!buffer_.empty()) {
-        const int err = write_all(fd_, buffer_.data(), buffer_.size());
-        if (err != 0) {
-            // Keep the rows: a later flush (after space is freed) may still save them.
-            return fail("cannot write", err);
-        }
-        buffer_.clear();
+    if (!write_buffered()) {
+        return false;
     }
     if (::fdatasync(fd_) != 0) {
         return fail("cannot sync", errno);
@@ -205,6 +213,14 @@ bool TimingLogWriter::close() {
         ok = fail("cannot sync directory of", err);
     }
     return ok;
+}
+
+void TimingLogWriter::abandon() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    buffer_.clear();
 }
 
 }  // namespace framestamp

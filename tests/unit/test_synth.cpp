@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "framestamp/recorder.hpp"
 #include "framestamp/synth.hpp"
 #include "framestamp/timing_log.hpp"
 #include "framestamp/utc.hpp"
@@ -93,6 +94,22 @@ std::vector<int16_t> wav_samples(const fsys::path& p) {
     }
     ADD_FAILURE() << "no data chunk in " << p;
     return {};
+}
+
+// Where the samples of a WAV written by ChunkFile start.
+std::size_t wav_data_offset(const fsys::path& p) {
+    const std::string b = slurp(p);
+    std::size_t at = 12;
+    while (at + 8 <= b.size()) {
+        uint32_t size = 0;
+        std::memcpy(&size, b.data() + at + 4, 4);
+        if (b.compare(at, 4, "data") == 0) {
+            return at + 8;
+        }
+        at += 8 + size + (size & 1);
+    }
+    ADD_FAILURE() << "no data chunk in " << p;
+    return 0;
 }
 
 class SynthTest : public ::testing::Test {
@@ -487,6 +504,130 @@ TEST_F(SynthTest, SameSeedSameBytes) {
     for (std::size_t i = 0; i < first.size(); ++i) {
         EXPECT_EQ(slurp(b.timing_logs[i]), first[i]) << b.timing_logs[i];
     }
+}
+
+// The session a log belongs to, from its log_start row.
+const framestamp::SynthSession& session_of(const SynthResult& r, const std::vector<Fields>& rows) {
+    for (const auto& s : r.sessions) {
+        if (rows[0][12].find("session=" + s.id + ";") != std::string::npos) {
+            return s;
+        }
+    }
+    ADD_FAILURE() << "no session for " << rows[0][12];
+    return r.sessions.front();
+}
+
+// Session frames in [first, end) of the clicks: the frames nearest each true whole UTC second
+// (a session without overruns: one offset).
+std::set<uint64_t> expected_clicks(const SimCard& truth, const framestamp::SynthSession& session,
+                                   uint64_t first, uint64_t end) {
+    std::set<uint64_t> out;
+    const int64_t start_ns = truth.params().start_utc_ns;
+    const int64_t offset = session.offsets.front().second;
+    const int64_t from_s = framestamp::synth_true_utc_ns(truth, session, first) / 1'000'000'000;
+    const int64_t to_s = framestamp::synth_true_utc_ns(truth, session, end) / 1'000'000'000 + 1;
+    for (int64_t sec = from_s; sec <= to_s; ++sec) {
+        const double t = static_cast<double>(sec * 1'000'000'000LL - start_ns) / 1e9;
+        const int64_t f = std::llround(truth.frames_at(t)) - offset;
+        if (f >= static_cast<int64_t>(first) && f < static_cast<int64_t>(end)) {
+            out.insert(static_cast<uint64_t>(f));
+        }
+    }
+    return out;
+}
+
+TEST_F(SynthTest, AudioOnlyForTheChunksThatStartInTheWindow) {
+    const SimCard truth(spec_.sim);
+    struct Case {
+        double from_s;
+        double to_s;
+        std::size_t with_audio;
+    };
+    // Chunks start at 0 s (the session's first), 20 s (11:07:00) and 80 s; the device is lost
+    // at 100 s and back at 105 s, a new session whose first chunk starts there; then chunks
+    // start at 140 s and 200 s. A chunk keeps its audio if it starts after from - 60 s and
+    // before to: here at 105, 140 and 200 s; 80 and 105 s (the new session's first chunk);
+    // 0 s (the archive's first); 140 s.
+    const std::vector<Case> cases = {{150, 210, 3}, {104, 106, 2}, {0, 1, 1}, {180, 190, 1}};
+    spec_.duration_s = 250;
+    spec_.events.push_back(
+        {.kind = SynthEvent::Kind::device_lost, .at_s = 100.0, .frames = 5 * kRate});
+    for (const Case& c : cases) {
+        SCOPED_TRACE(std::to_string(c.from_s) + " .. " + std::to_string(c.to_s));
+        fsys::remove_all(dir_);
+        spec_.audio_from_s = c.from_s;
+        spec_.audio_to_s = c.to_s;
+        const SynthResult r = run();
+        ASSERT_EQ(r.timing_logs.size(), 6u);
+        EXPECT_EQ(r.audio_files.size(), c.with_audio);
+        EXPECT_EQ(files_under(".wav").size(), c.with_audio);
+        for (const auto& log : r.timing_logs) {
+            const auto rows = read_log(log);
+            const auto& session = session_of(r, rows);
+            const uint64_t first = u64(find_kind(rows, "chunk_open")->at(1));
+            const double start_s = truth.time_of_frame(session.sim_frame(first));
+            fsys::path audio = log;
+            audio.replace_extension().replace_extension(".wav");
+            const bool with_audio = start_s > c.from_s - spec_.chunk_s && start_s < c.to_s;
+            ASSERT_EQ(fsys::exists(audio), with_audio) << audio << " starts at " << start_s;
+            if (!with_audio) {
+                continue;
+            }
+            EXPECT_NE(std::find(r.audio_files.begin(), r.audio_files.end(), audio),
+                      r.audio_files.end());
+            // The signal, not silence, from the first frame to the last.
+            const auto s = wav_samples(audio);
+            EXPECT_EQ(s.size(), u64(rows.back()[7]));
+            std::set<uint64_t> clicks;
+            for (std::size_t j = 0; j < s.size(); ++j) {
+                if (s[j] != 0) {
+                    clicks.insert(first + j);
+                }
+            }
+            EXPECT_EQ(clicks, expected_clicks(truth, session, first, first + s.size())) << audio;
+            EXPECT_GE(clicks.size(), 19u) << audio;
+        }
+    }
+}
+
+TEST_F(SynthTest, ResultCountsTheRowsAndFramesThatReachedTheFiles) {
+    spec_.duration_s = 300;
+    spec_.events.push_back(
+        {.kind = SynthEvent::Kind::crash_recover, .at_s = 50.3, .frames = kRate});
+    spec_.events.push_back(
+        {.kind = SynthEvent::Kind::device_lost, .at_s = 130.0, .frames = 2 * kRate});
+    spec_.events.push_back({.kind = SynthEvent::Kind::crash, .at_s = 205.7, .frames = kRate});
+    const SynthResult r = run();
+    ASSERT_EQ(r.sessions.size(), 4u);
+    uint64_t rows = 0;
+    uint64_t frames = 0;
+    int partial = 0;
+    for (const auto& log : r.timing_logs) {
+        if (log.extension() == ".partial") {
+            ++partial;
+        }
+        if (fsys::file_size(log) == 0) {
+            continue;  // crashed before its first flush: not even the header reached the file
+        }
+        for (const Fields& f : read_log(log)) {
+            // recover_stream_dir()'s rows are the restarted daemon's, not the writer's.
+            const bool recovery = f[0] == "crash_recovery" ||
+                                  (f[0] == "chunk_close" && f[12] == "closed_by=crash_recovery");
+            rows += recovery ? 0 : 1;
+        }
+    }
+    for (const auto& a : r.audio_files) {
+        if (a.extension() == ".partial") {
+            // Its header is as the last flush left it: count the frames the file holds.
+            frames += (fsys::file_size(a) - wav_data_offset(a)) / 2;
+        } else {
+            frames += wav_samples(a).size();
+        }
+    }
+    EXPECT_EQ(partial, 1);
+    EXPECT_EQ(rows, r.rows);
+    // Every frame written is in a file, the crashed chunk's .partial included.
+    EXPECT_EQ(frames, r.frames);
 }
 
 TEST_F(SynthTest, RejectsImpossibleSpecs) {

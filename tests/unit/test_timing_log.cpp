@@ -128,6 +128,25 @@ TEST_F(TimingLogTest, DestructorClosesAndRenames) {
     EXPECT_NE(slurp(final_path).find("point,7,7,"), std::string::npos);
 }
 
+TEST_F(TimingLogTest, AbandonLeavesWhatEarlierFlushesWrote) {
+    const fsys::path final_path = dir_ / "a.timing.csv";
+    TimingLogWriter w;
+    ASSERT_TRUE(w.open(final_path, 100));
+    w.append({.kind = "point", .session_frame = 101});
+    // Written without a sync: in the file for any reader (and a crash of the process) at once.
+    ASSERT_TRUE(w.write_buffered()) << w.error();
+    const std::string written = slurp(w.partial_path());
+    EXPECT_EQ(written.rfind(std::string(framestamp::kTimingLogHeader) + "\n", 0), 0U);
+    EXPECT_NE(written.find("point,101,1,"), std::string::npos);
+    w.append({.kind = "point", .session_frame = 102});
+    w.abandon();
+    EXPECT_FALSE(w.is_open());
+    EXPECT_FALSE(fsys::exists(final_path));
+    EXPECT_EQ(slurp(w.partial_path()), written);
+    EXPECT_TRUE(w.close());  // nothing left to close: the .partial stays
+    EXPECT_TRUE(fsys::exists(w.partial_path()));
+}
+
 }  // namespace
 
 #include "framestamp/utc.hpp"
