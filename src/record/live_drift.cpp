@@ -80,6 +80,7 @@ void LiveDriftEstimator::reset() {
     offset_ns_ = 0.0;
     ns_per_frame_ = nominal_ns_per_frame_;
     fit_frame_ = 0;
+    fit_span_ = 0;
 }
 
 void LiveDriftEstimator::add(std::uint64_t frame, std::int64_t realtime_ns) {
@@ -108,7 +109,7 @@ void LiveDriftEstimator::add(std::uint64_t frame, std::int64_t realtime_ns) {
     }
     points_.push_back(p);
     trim();
-    if (!ready_ || p.frame - fit_frame_ >= refit_frames_) {
+    if (!ready_ || p.frame - fit_frame_ >= std::min(refit_frames_, fit_span_)) {
         refit();
     } else {
         // Between full refits the slope stands; the new point can only lower the line.
@@ -176,6 +177,7 @@ void LiveDriftEstimator::refit() {
     offset_ns_ = offset;
     ns_per_frame_ = nominal_ns_per_frame_ + slope;
     fit_frame_ = points_.back().frame;
+    fit_span_ = points_.back().frame - points_.front().frame;
 }
 
 double LiveDriftEstimator::fit_slope() {

@@ -70,7 +70,9 @@ struct LiveDriftOptions {
     std::int64_t step_threshold_ns = 10'000'000;
     double step_confirm_s = 1.0;
     // The O(n) fit runs when the newest point is this far (in s of nominal frames) past the
-    // last fit; points in between only lower the line onto themselves, in O(1).
+    // last fit, or sooner while the window is young: whenever the points' span has doubled
+    // since the last fit (a line fitted to 1 s of points must not stand for a minute). Points in
+    // between only lower the line onto themselves, in O(1).
     double refit_interval_s = 0.25;
     // Cap on points kept (oldest dropped first), bounding memory and the cost of a fit.
     std::size_t max_points = 16384;
@@ -151,6 +153,7 @@ class LiveDriftEstimator {
     double offset_ns_ = 0.0;
     double ns_per_frame_;
     std::uint64_t fit_frame_ = 0;  // newest point at the last full fit
+    std::uint64_t fit_span_ = 0;   // frames between the oldest and newest point at that fit
 
     std::uint64_t auto_resets_ = 0;
     std::uint64_t late_points_ = 0;

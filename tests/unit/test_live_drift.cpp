@@ -70,7 +70,8 @@ struct Errors {
 // Feeds `duration_s` of points and checks realtime_of for frames around the newest point (1 s
 // back to 0.5 s ahead) after every point once 5 s have passed, and ppm against the card's rate
 // at that instant.
-Errors run(const Scenario& sc, double duration_s, uint64_t seed) {
+Errors run(const Scenario& sc, double duration_s, uint64_t seed,
+           LiveDriftEstimator::Options options = {}) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<double> unit(0, 1);
     const Card& card = sc.card;
@@ -80,7 +81,7 @@ Errors run(const Scenario& sc, double duration_s, uint64_t seed) {
     };
     const double step_frames = std::max(1.0, std::round(card.rate_hz * sc.pointer_step_s));
 
-    LiveDriftEstimator est(static_cast<uint32_t>(card.rate_hz));
+    LiveDriftEstimator est(static_cast<uint32_t>(card.rate_hz), options);
     Errors e;
     double error_sum = 0;
     int error_count = 0;
@@ -134,6 +135,18 @@ TEST(LiveDrift, FollowsDriftAndWanderDespiteLatenessAndOutliers) {
     EXPECT_LT(e.max_ppm_error_after_60s, 2.0) << "seed " << test_seed();
     // A least-squares line would sit ~1.5 ms late; lowered onto the envelope it is unbiased.
     EXPECT_LT(std::abs(e.mean_error_after_60s_ns), 100e3) << "seed " << test_seed();
+}
+
+// A caller that refits rarely (the synthetic-archive generator: once a minute) still gets a line
+// refitted whenever the window's span has doubled, not the one fitted to its first second.
+TEST(LiveDrift, AYoungWindowIsRefittedWhateverTheRefitInterval) {
+    Scenario sc;
+    sc.card = Card{48000, 200, 0, 3600, 0};
+    LiveDriftEstimator::Options o;
+    o.refit_interval_s = 60;
+    const Errors e = run(sc, 90, test_seed(), o);
+    EXPECT_LT(e.max_abs_after_10s_ns, 1e6) << "seed " << test_seed();
+    EXPECT_LT(e.max_ppm_error_after_60s, 2.0) << "seed " << test_seed();
 }
 
 // Ten points a second carry five times less information: the time stays within 1 ms once the

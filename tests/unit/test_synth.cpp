@@ -154,8 +154,12 @@ class SynthTest : public ::testing::Test {
 
 TEST_F(SynthTest, FilesAreNamedAndCutAtUtcMultiplesOfTheChunkLength) {
     SCOPED_TRACE("FS_TEST_SEED=" + std::to_string(spec_.sim.seed));
+    // Start a quarter second after 2026-11-18T11:06:40Z (exactly on it, the live estimate of
+    // frame 0 can fall a microsecond before the second and name the file 110639Z): a first chunk
+    // from then, then one per whole minute.
+    const int64_t whole_start_ns = spec_.sim.start_utc_ns;
+    spec_.sim.start_utc_ns += 250'000'000;
     const SynthResult r = run();
-    // Start 2026-11-18T11:06:40Z: a first chunk from then, then one per whole minute.
     ASSERT_EQ(r.audio_files.size(), 4u);
     ASSERT_EQ(r.timing_logs.size(), 4u);
     const char* names[] = {"syn_20261118T110640Z", "syn_20261118T110700Z", "syn_20261118T110800Z",
@@ -175,7 +179,7 @@ TEST_F(SynthTest, FilesAreNamedAndCutAtUtcMultiplesOfTheChunkLength) {
     for (std::size_t i = 1; i < 4; ++i) {
         const auto rows = read_log(r.timing_logs[i]);
         const uint64_t first = u64(find_kind(rows, "chunk_open")->at(1));
-        const int64_t boundary_ns = spec_.sim.start_utc_ns + 20'000'000'000LL +
+        const int64_t boundary_ns = whole_start_ns + 20'000'000'000LL +
                                     static_cast<int64_t>(i - 1) * 60'000'000'000LL;
         const int64_t utc = framestamp::synth_true_utc_ns(truth, r.sessions[0], first);
         EXPECT_LT(std::llabs(utc - boundary_ns), 1'000'000) << i;
