@@ -1,6 +1,7 @@
 #include "daemon_harness.hpp"
 
 #include "framestamp/timing_log.hpp"
+#include "test_support.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -110,19 +111,7 @@ std::string DaemonRun::stderr_text() const {
 }
 
 std::vector<fsys::path> files_with_suffix(const fsys::path& dir, const std::string& suffix) {
-    std::vector<fsys::path> out;
-    if (!fsys::exists(dir)) {
-        return out;
-    }
-    for (const auto& e : fsys::recursive_directory_iterator(dir)) {
-        const std::string n = e.path().filename().string();
-        if (e.is_regular_file() && n.size() >= suffix.size() &&
-            n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
-            out.push_back(e.path());
-        }
-    }
-    std::sort(out.begin(), out.end());
-    return out;
+    return fstest::files_with_suffix(dir, suffix);
 }
 
 std::vector<LogRow> read_timing_log(const fsys::path& path) {

@@ -25,6 +25,7 @@
 #include "framestamp/timing_log.hpp"
 #include "recorder/ring_sink.hpp"
 #include "recorder/stream_writer.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -46,20 +47,12 @@ constexpr int64_t kStartRtNs = 1'795'000'000'300'000'000;
 constexpr int64_t kRtMinusRawNs = 1'794'000'000'000'000'000;
 
 uint64_t test_seed() {
-    const char* s = std::getenv("FS_TEST_SEED");
-    return s != nullptr ? std::strtoull(s, nullptr, 10) : 20261124;
-}
-
-std::string slurp(const fsys::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return fstest::test_seed(20261124);
 }
 
 // Rows of a timing log, header dropped.
 std::vector<Fields> read_rows(const fsys::path& p) {
-    std::istringstream in(slurp(p));
+    std::istringstream in(fstest::slurp(p));
     std::string line;
     std::vector<Fields> rows;
     std::getline(in, line);
@@ -77,7 +70,7 @@ const Fields* find_kind(const std::vector<Fields>& rows, const std::string& kind
 
 // Samples in the data chunk of a WAV written by ChunkFile.
 std::size_t wav_samples(const fsys::path& p) {
-    const std::string b = slurp(p);
+    const std::string b = fstest::slurp(p);
     std::size_t at = 12;
     while (at + 8 <= b.size()) {
         uint32_t size = 0;
@@ -96,22 +89,9 @@ std::map<std::string, std::string> tree(const fsys::path& dir) {
     std::map<std::string, std::string> out;
     for (const auto& e : fsys::recursive_directory_iterator(dir)) {
         if (e.is_regular_file()) {
-            out[e.path().lexically_relative(dir).string()] = slurp(e.path());
+            out[e.path().lexically_relative(dir).string()] = fstest::slurp(e.path());
         }
     }
-    return out;
-}
-
-std::vector<fsys::path> files_ending(const fsys::path& dir, const std::string& suffix) {
-    std::vector<fsys::path> out;
-    for (const auto& e : fsys::recursive_directory_iterator(dir)) {
-        const std::string n = e.path().filename().string();
-        if (e.is_regular_file() && n.size() >= suffix.size() &&
-            n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
-            out.push_back(e.path());
-        }
-    }
-    std::sort(out.begin(), out.end());
     return out;
 }
 
@@ -367,7 +347,7 @@ TEST_F(StreamWriterTest, DrivenDirectlyItWritesWhatItWritesFromTheRings) {
     EXPECT_EQ(driven.rows_written(), from_rings.rows_written());
     // Every row of the logs, header excluded, is counted.
     uint64_t rows = 0;
-    for (const fsys::path& log : files_ending(setup_.data_dir, ".timing.csv")) {
+    for (const fsys::path& log : fstest::files_with_suffix(setup_.data_dir, ".timing.csv")) {
         const std::vector<Fields> r = read_rows(log);
         rows += r.size();
         EXPECT_EQ(r.front()[0], "log_start");
@@ -376,7 +356,7 @@ TEST_F(StreamWriterTest, DrivenDirectlyItWritesWhatItWritesFromTheRings) {
     EXPECT_EQ(driven.rows_written(), rows);
     // The events of the script made it into the logs.
     std::map<std::string, int> kinds;
-    for (const fsys::path& log : files_ending(setup_.data_dir, ".timing.csv")) {
+    for (const fsys::path& log : fstest::files_with_suffix(setup_.data_dir, ".timing.csv")) {
         for (const Fields& f : read_rows(log)) {
             ++kinds[f[0]];
         }
@@ -403,12 +383,13 @@ TEST_F(StreamWriterTest, FlushesFollowTheWritersClock) {
     env_.sync_log_flushes = false;
     StreamWriter w(setup_, stats_, env_);
     run_session(w, 1, kRate * 3 / 2, kStartRtNs);  // the clock follows the audio
-    const std::vector<fsys::path> logs = files_ending(setup_.data_dir, ".timing.csv.partial");
+    const std::vector<fsys::path> logs =
+        fstest::files_with_suffix(setup_.data_dir, ".timing.csv.partial");
     ASSERT_EQ(logs.size(), 1u);
     const int64_t flushed_ns = clock_.mono_ns + 10 * kNsPerS;
     clock_.mono_ns = flushed_ns;
     w.flush_if_due();
-    const std::string before = slurp(logs[0]);
+    const std::string before = fstest::slurp(logs[0]);
     const uint64_t rows_before = w.rows_written();
     EXPECT_GT(rows_before, 10u);
     EXPECT_EQ(static_cast<uint64_t>(std::count(before.begin(), before.end(), '\n')),
@@ -418,11 +399,11 @@ TEST_F(StreamWriterTest, FlushesFollowTheWritersClock) {
     w.apply(s);
     clock_.mono_ns = flushed_ns + kNsPerS / 2 - 1;
     w.flush_if_due();
-    EXPECT_EQ(slurp(logs[0]), before);
+    EXPECT_EQ(fstest::slurp(logs[0]), before);
     EXPECT_EQ(w.rows_written(), rows_before);
     clock_.mono_ns += 1;
     w.flush_if_due();
-    const std::string after = slurp(logs[0]);
+    const std::string after = fstest::slurp(logs[0]);
     EXPECT_EQ(after.substr(0, before.size()), before);
     EXPECT_EQ(after.substr(before.size()).rfind("sync,", 0), 0u) << after.substr(before.size());
     EXPECT_EQ(w.rows_written(), rows_before + 1);
@@ -443,7 +424,7 @@ TEST_F(StreamWriterTest, RowsTheWriterStampsItselfTakeItsClock) {
     clock_.mono_ns = shutdown_ns;
     w.write_audio(nullptr, 800);
     w.finish("test");
-    const std::vector<fsys::path> logs = files_ending(setup_.data_dir, ".timing.csv");
+    const std::vector<fsys::path> logs = fstest::files_with_suffix(setup_.data_dir, ".timing.csv");
     ASSERT_EQ(logs.size(), 2u);
     const std::vector<Fields> first = read_rows(logs[0]);
     const Fields* pause = find_kind(first, "disk_pause");
@@ -470,7 +451,7 @@ TEST_F(StreamWriterTest, AChunkMayHaveItsTimingLogAlone) {
     StreamWriter w(setup_, stats_, env_);
     run_session(w, 1, 5 * kRate, kStartRtNs);
     w.finish("shutdown");
-    const std::vector<fsys::path> logs = files_ending(setup_.data_dir, ".timing.csv");
+    const std::vector<fsys::path> logs = fstest::files_with_suffix(setup_.data_dir, ".timing.csv");
     ASSERT_EQ(logs.size(), 3u);
     ASSERT_EQ(asked.size(), 3u);
     uint64_t frames = 0;
@@ -497,9 +478,10 @@ TEST_F(StreamWriterTest, AChunkMayHaveItsTimingLogAlone) {
 TEST_F(StreamWriterTest, AbandonLeavesTheOpenChunkAsItsLastFlushLeftIt) {
     StreamWriter w(setup_, stats_, env_);
     run_session(w, 1, kRate * 3 / 2, kStartRtNs);  // flushed after 0.5 s and 1 s of the chunk
-    const std::vector<fsys::path> logs = files_ending(setup_.data_dir, ".timing.csv.partial");
+    const std::vector<fsys::path> logs =
+        fstest::files_with_suffix(setup_.data_dir, ".timing.csv.partial");
     ASSERT_EQ(logs.size(), 1u);
-    const std::string flushed = slurp(logs[0]);
+    const std::string flushed = fstest::slurp(logs[0]);
     ASSERT_FALSE(flushed.empty());
     const uint64_t rows = w.rows_written();
     w.write_audio(nullptr, 800);
@@ -509,14 +491,14 @@ TEST_F(StreamWriterTest, AbandonLeavesTheOpenChunkAsItsLastFlushLeftIt) {
     EXPECT_EQ(left[1], logs[0]);
     EXPECT_EQ(left[0].extension(), ".partial");
     EXPECT_TRUE(fsys::exists(left[0]));
-    EXPECT_EQ(slurp(logs[0]), flushed);  // the rows since the last flush are lost
+    EXPECT_EQ(fstest::slurp(logs[0]), flushed);  // the rows since the last flush are lost
     EXPECT_EQ(w.rows_written(), rows);
-    EXPECT_TRUE(files_ending(setup_.data_dir, ".timing.csv").empty());
+    EXPECT_TRUE(fstest::files_with_suffix(setup_.data_dir, ".timing.csv").empty());
     // The writer has no session; a new one starts cleanly beside the .partial files.
     run_session(w, 1, kRate * 3 / 2, kStartRtNs + 10 * kNsPerS);
     w.finish("shutdown");
-    EXPECT_EQ(files_ending(setup_.data_dir, ".timing.csv").size(), 1u);
-    EXPECT_EQ(files_ending(setup_.data_dir, ".partial").size(), 2u);
+    EXPECT_EQ(fstest::files_with_suffix(setup_.data_dir, ".timing.csv").size(), 1u);
+    EXPECT_EQ(fstest::files_with_suffix(setup_.data_dir, ".partial").size(), 2u);
     EXPECT_TRUE(sink_->errors.empty());
 }
 

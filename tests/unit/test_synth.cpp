@@ -17,6 +17,7 @@
 #include "framestamp/synth.hpp"
 #include "framestamp/timing_log.hpp"
 #include "framestamp/utc.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -30,20 +31,12 @@ using Fields = std::vector<std::string>;
 constexpr uint32_t kRate = 16000;
 
 uint64_t test_seed() {
-    const char* s = std::getenv("FS_TEST_SEED");
-    return s != nullptr ? std::strtoull(s, nullptr, 10) : 20261124;
-}
-
-std::string slurp(const fsys::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return fstest::test_seed(20261124);
 }
 
 // Rows of a timing log (header checked and dropped).
 std::vector<Fields> read_log(const fsys::path& p) {
-    const std::string text = slurp(p);
+    const std::string text = fstest::slurp(p);
     std::vector<Fields> rows;
     std::istringstream in(text);
     std::string line;
@@ -78,27 +71,9 @@ const Fields* find_kind(const std::vector<Fields>& rows, const std::string& kind
     return nullptr;
 }
 
-// Samples of a WAV written by ChunkFile: walk the RIFF chunks to `data`.
-std::vector<int16_t> wav_samples(const fsys::path& p) {
-    const std::string b = slurp(p);
-    std::size_t at = 12;
-    while (at + 8 <= b.size()) {
-        uint32_t size = 0;
-        std::memcpy(&size, b.data() + at + 4, 4);
-        if (b.compare(at, 4, "data") == 0) {
-            std::vector<int16_t> s(size / 2);
-            std::memcpy(s.data(), b.data() + at + 8, s.size() * 2);
-            return s;
-        }
-        at += 8 + size + (size & 1);
-    }
-    ADD_FAILURE() << "no data chunk in " << p;
-    return {};
-}
-
 // Where the samples of a WAV written by ChunkFile start.
 std::size_t wav_data_offset(const fsys::path& p) {
-    const std::string b = slurp(p);
+    const std::string b = fstest::slurp(p);
     std::size_t at = 12;
     while (at + 8 <= b.size()) {
         uint32_t size = 0;
@@ -110,6 +85,18 @@ std::size_t wav_data_offset(const fsys::path& p) {
     }
     ADD_FAILURE() << "no data chunk in " << p;
     return 0;
+}
+
+// Samples of a (16-bit) WAV written by ChunkFile.
+std::vector<int16_t> wav_samples(const fsys::path& p) {
+    const std::string b = fstest::slurp(p);
+    const std::size_t at = wav_data_offset(p);
+    if (at == 0 || at > b.size()) {
+        return {};
+    }
+    std::vector<int16_t> s((b.size() - at) / 2);
+    std::memcpy(s.data(), b.data() + at, s.size() * 2);
+    return s;
 }
 
 class SynthTest : public ::testing::Test {
@@ -179,8 +166,8 @@ TEST_F(SynthTest, FilesAreNamedAndCutAtUtcMultiplesOfTheChunkLength) {
     for (std::size_t i = 1; i < 4; ++i) {
         const auto rows = read_log(r.timing_logs[i]);
         const uint64_t first = u64(find_kind(rows, "chunk_open")->at(1));
-        const int64_t boundary_ns = whole_start_ns + 20'000'000'000LL +
-                                    static_cast<int64_t>(i - 1) * 60'000'000'000LL;
+        const int64_t boundary_ns =
+            whole_start_ns + 20'000'000'000LL + static_cast<int64_t>(i - 1) * 60'000'000'000LL;
         const int64_t utc = framestamp::synth_true_utc_ns(truth, r.sessions[0], first);
         EXPECT_LT(std::llabs(utc - boundary_ns), 1'000'000) << i;
     }
@@ -500,13 +487,13 @@ TEST_F(SynthTest, SameSeedSameBytes) {
     const SynthResult a = run();
     std::vector<std::string> first;
     for (const auto& p : a.timing_logs) {
-        first.push_back(slurp(p));
+        first.push_back(fstest::slurp(p));
     }
     fsys::remove_all(dir_);
     const SynthResult b = run();
     ASSERT_EQ(b.timing_logs, a.timing_logs);
     for (std::size_t i = 0; i < first.size(); ++i) {
-        EXPECT_EQ(slurp(b.timing_logs[i]), first[i]) << b.timing_logs[i];
+        EXPECT_EQ(fstest::slurp(b.timing_logs[i]), first[i]) << b.timing_logs[i];
     }
 }
 

@@ -8,19 +8,13 @@
 #include <vector>
 
 #include "framestamp/timing_log.hpp"
+#include "test_support.hpp"
 
 namespace {
 
 namespace fsys = std::filesystem;
 using framestamp::TimingLogWriter;
 using framestamp::TimingRow;
-
-std::string slurp(const fsys::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 class TimingLogTest : public ::testing::Test {
   protected:
@@ -91,15 +85,15 @@ TEST_F(TimingLogTest, PartialUntilCloseThenRenamed) {
     w.append(
         {.kind = "chunk_open", .session_frame = 480000, .realtime_ns = 1, .monotonic_raw_ns = 2});
     // Not yet flushed: a crash now leaves only what was flushed (here: nothing).
-    EXPECT_EQ(slurp(w.partial_path()), "");
+    EXPECT_EQ(fstest::slurp(w.partial_path()), "");
     ASSERT_TRUE(w.flush()) << w.error();
-    const std::string flushed = slurp(w.partial_path());
+    const std::string flushed = fstest::slurp(w.partial_path());
     EXPECT_EQ(flushed.rfind(std::string(framestamp::kTimingLogHeader) + "\n", 0), 0U);
     EXPECT_NE(flushed.find("chunk_open,480000,0,1,2,"), std::string::npos);
     w.append({.kind = "chunk_close", .session_frame = 960000, .frames = 480000});
     ASSERT_TRUE(w.close()) << w.error();
     EXPECT_FALSE(fsys::exists(w.partial_path()));
-    const std::string text = slurp(final_path);
+    const std::string text = fstest::slurp(final_path);
     EXPECT_NE(text.find("chunk_close,960000,480000,0,0,,,480000,"), std::string::npos);
     EXPECT_TRUE(w.close());  // idempotent
 }
@@ -111,7 +105,7 @@ TEST_F(TimingLogTest, RefusesToOverwriteALeftOverPartial) {
     EXPECT_FALSE(w.open(final_path, 0));
     EXPECT_NE(w.error().find("x.timing.csv.partial"), std::string::npos);
     EXPECT_NE(w.error().find("exists"), std::string::npos) << w.error();
-    EXPECT_EQ(slurp(dir_ / "x.timing.csv.partial"), "left by a crash");
+    EXPECT_EQ(fstest::slurp(dir_ / "x.timing.csv.partial"), "left by a crash");
 }
 
 TEST_F(TimingLogTest, DestructorClosesAndRenames) {
@@ -125,7 +119,7 @@ TEST_F(TimingLogTest, DestructorClosesAndRenames) {
         EXPECT_TRUE(moved.is_open());
     }
     EXPECT_TRUE(fsys::exists(final_path));
-    EXPECT_NE(slurp(final_path).find("point,7,7,"), std::string::npos);
+    EXPECT_NE(fstest::slurp(final_path).find("point,7,7,"), std::string::npos);
 }
 
 TEST_F(TimingLogTest, AbandonLeavesWhatEarlierFlushesWrote) {
@@ -135,14 +129,14 @@ TEST_F(TimingLogTest, AbandonLeavesWhatEarlierFlushesWrote) {
     w.append({.kind = "point", .session_frame = 101});
     // Written without a sync: in the file for any reader (and a crash of the process) at once.
     ASSERT_TRUE(w.write_buffered()) << w.error();
-    const std::string written = slurp(w.partial_path());
+    const std::string written = fstest::slurp(w.partial_path());
     EXPECT_EQ(written.rfind(std::string(framestamp::kTimingLogHeader) + "\n", 0), 0U);
     EXPECT_NE(written.find("point,101,1,"), std::string::npos);
     w.append({.kind = "point", .session_frame = 102});
     w.abandon();
     EXPECT_FALSE(w.is_open());
     EXPECT_FALSE(fsys::exists(final_path));
-    EXPECT_EQ(slurp(w.partial_path()), written);
+    EXPECT_EQ(fstest::slurp(w.partial_path()), written);
     EXPECT_TRUE(w.close());  // nothing left to close: the .partial stays
     EXPECT_TRUE(fsys::exists(w.partial_path()));
 }
