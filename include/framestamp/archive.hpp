@@ -154,12 +154,22 @@ struct ArchiveOptions {
     // written is not an error (the index is simply rebuilt next time).
     std::filesystem::path cache_dir;
     bool use_cache = true;
+    // How a warm cache learns that logs changed (docs/archive-index.md, "Cache"). By default
+    // it stats the archive's folders and only the logs that can change in place (.partial ones,
+    // each stream's newest, symlinks, ones changed just before indexing); true stats every log,
+    // which also notices an old closed log edited in place (verify does this).
+    bool stat_every_log = false;
+    // A folder changed less than this before it was listed is listed again next time: its
+    // timestamps are too coarse (a kernel tick; 1 s on some file systems, 2 s on FAT) to show a
+    // change made in the same tick. In ns.
+    int64_t dir_settle_ns = 2'000'000'000;
     FitOptions fit;
 };
 
 // The index of an archive: a data directory (holding <stream>/ folders), a stream directory, or a
 // single date folder. Building it reads every timing log once; after that the cache answers until a
-// timing log changes size or mtime, is added or removed (only those are re-read).
+// timing log changes size or mtime, is added or removed (only those are re-read). From an
+// unchanged cache, chunks and events are read from the mapped file when first asked for.
 class Archive {
   public:
     // Throws ArchiveError when `root` is missing, holds no timing logs, or a log is malformed.
@@ -170,10 +180,14 @@ class Archive {
 
     const std::filesystem::path& root() const;
     std::vector<std::string> streams() const;
-    const std::vector<ChunkInfo>& chunks() const;      // ordered by stream, then time
+    const std::vector<ChunkInfo>& chunks() const;  // ordered by stream, then time
+    // chunks()[i] without loading every chunk (from a cache, each is read when first asked for).
+    const ChunkInfo& chunk(std::size_t chunk_index) const;
+    std::size_t chunk_count() const;
     const std::vector<SegmentInfo>& segments() const;  // ordered by stream, then time
     const std::vector<ArchiveEvent>& events() const;   // ordered by stream, then time
-    // Where the index came from this time: "cache", "built", "updated (N logs re-read)".
+    // Where the index came from this time: "cache" (no folder or watched log changed), "cache
+    // (rescanned)" (every log stat'ed, none re-read), "updated (N logs re-read)", "built".
     const std::string& index_source() const;
     // Timing logs found but not indexed, and audio files no timing log names.
     const std::vector<SkippedLog>& skipped_logs() const;

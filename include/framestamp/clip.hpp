@@ -18,7 +18,17 @@ namespace framestamp {
 // and the file concerned, ready to print.
 class ClipError : public std::runtime_error {
   public:
-    using std::runtime_error::runtime_error;
+    enum class Kind {
+        not_recorded,  // the archive cannot give what was asked: no such stream, a gap, no model
+        usage,         // the request itself is impossible: empty range, unknown extension
+        output,        // the output file exists or cannot be written
+    };
+    explicit ClipError(const std::string& what, Kind kind = Kind::not_recorded)
+        : std::runtime_error(what), kind_(kind) {}
+    Kind kind() const { return kind_; }
+
+  private:
+    Kind kind_;
 };
 
 struct ExtractOptions {

@@ -89,7 +89,7 @@ std::string_view event_kind_name(EventKind k) {
     return "?";
 }
 
-void Archive::Impl::assemble(const archive::Discovery& found) {
+void Archive::Impl::assemble() {
     // Sessions in the order they started, then chunks in frame order.
     std::map<std::pair<std::string_view, std::string_view>, int64_t> session_start;
     for (const LogRecord& r : records) {
@@ -134,12 +134,15 @@ void Archive::Impl::assemble(const archive::Discovery& found) {
     }
     records = std::move(sorted);
 
-    auto audio_on_disk = [&found](const std::string& rel) {
+    auto audio_on_disk = [this](const std::string& rel) {
         return std::binary_search(found.audio.begin(), found.audio.end(), rel);
     };
     chunks.clear();
+    stream_names.clear();
+    audio_rels.clear();
     skipped.clear();
     events.clear();
+    event_chunks.clear();
     chunk_by_path.clear();
     overrun_events.clear();
     std::string sync_stream;
@@ -155,11 +158,10 @@ void Archive::Impl::assemble(const archive::Discovery& found) {
         const fsys::path rel_dir = fsys::path(r.rel_path).parent_path();
         const std::string final_rel = (rel_dir / r.audio_name).string();
         const std::string partial_rel = final_rel + ".partial";
-        c.audio_path = root / final_rel;
-        if (!audio_on_disk(final_rel) && audio_on_disk(partial_rel)) {
-            c.audio_path = root / partial_rel;
-            c.partial = true;
-        }
+        const bool audio_partial = !audio_on_disk(final_rel) && audio_on_disk(partial_rel);
+        c.audio_path = root / (audio_partial ? partial_rel : final_rel);
+        c.partial = c.partial || audio_partial;
+        audio_rels.push_back(audio_partial ? partial_rel : final_rel);
         overrun_events.emplace_back();
 
         if (c.stream != sync_stream) {
@@ -185,6 +187,7 @@ void Archive::Impl::assemble(const archive::Discovery& found) {
             if (le.kind == EventKind::overrun) {
                 overrun_events.back().push_back(events.size());
             }
+            event_chunks.push_back(chunks.size());
             events.push_back(ArchiveEvent{.kind = le.kind,
                                           .stream = c.stream,
                                           .session = c.session,
@@ -196,15 +199,73 @@ void Archive::Impl::assemble(const archive::Discovery& found) {
                                           .file = c.timing_path,
                                           .line = le.line});
         }
+        if (stream_names.empty() || stream_names.back() != c.stream) {
+            stream_names.push_back(c.stream);
+        }
         chunks.push_back(std::move(c));
     }
-    audio_found = found.audio;
+    chunk_count = chunks.size();
+    have_chunks = true;
+    have_events = true;
+}
+
+void Archive::Impl::load_chunks() const {
+    if (have_chunks) {
+        return;
+    }
+    chunks.reserve(chunk_count);
+    for (std::size_t i = 0; i < chunk_count; ++i) {
+        chunks.push_back(archive::load_chunk(view, root, i));
+    }
+    have_chunks = true;
+}
+
+const ChunkInfo& Archive::Impl::chunk_locked(std::size_t i) const {
+    if (have_chunks) {
+        return chunks.at(i);
+    }
+    if (i >= chunk_count) {
+        throw std::out_of_range(fmt::format("chunk {} of {}", i, chunk_count));
+    }
+    const auto it = single_chunks.find(i);
+    if (it != single_chunks.end()) {
+        return it->second;
+    }
+    return single_chunks.emplace(i, archive::load_chunk(view, root, i)).first->second;
+}
+
+fsys::path Archive::Impl::timing_path(std::size_t i) const {
+    if (from_view) {
+        if (i >= chunk_count) {
+            throw std::out_of_range(fmt::format("chunk {} of {}", i, chunk_count));
+        }
+        return archive::load_timing_path(view, root, i);
+    }
+    return chunks.at(i).timing_path;
+}
+
+void Archive::Impl::load_events() const {
+    if (!have_events) {
+        events = archive::load_events(view, root);
+        have_events = true;
+    }
+}
+
+void Archive::Impl::load_found() const {
+    if (!have_found) {
+        if (!archive::load_found(view, found)) {
+            throw ArchiveError(view.file, 0, "the index cache is damaged: delete it and run again");
+        }
+        have_found = true;
+    }
 }
 
 void Archive::Impl::build_lookups() const {
     if (lookups_built) {
         return;
     }
+    load_chunks();
+    load_found();
     lookups_built = true;
     chunk_by_path.reserve(chunks.size() * 3);
     for (std::size_t i = 0; i < chunks.size(); ++i) {
@@ -217,11 +278,12 @@ void Archive::Impl::build_lookups() const {
         chunk_by_path.emplace(audio + ".partial", i);
         chunk_by_path.emplace(std::move(audio), i);
     }
+    // Every log found, indexed or skipped.
     std::unordered_set<std::string> logged_stems;
-    for (const LogRecord& r : records) {
-        logged_stems.insert(stem_key(r.rel_path));
+    for (const archive::FoundLog& f : found.logs) {
+        logged_stems.insert(stem_key(f.rel_path));
     }
-    for (const std::string& a : audio_found) {
+    for (const std::string& a : found.audio) {
         if (!logged_stems.contains(stem_key(a))) {
             unlogged_audio.push_back(root / a);
         }
@@ -231,7 +293,6 @@ void Archive::Impl::build_lookups() const {
 void Archive::Impl::build_segments() {
     segments.clear();
     ranges.clear();
-    const uint64_t options_hash = hash_options(0xcbf29ce484222325ULL, options.fit);
     bool session_has_start = false;
     std::size_t s0 = 0;
     if (chunks.empty()) {
@@ -287,8 +348,8 @@ void Archive::Impl::build_segments() {
             range.coarse_end_utc_ns = coarse_utc(last, end);
             uint64_t h = archive::fnv1a(seg.stream);
             h = archive::fnv1a(seg.session, h);
-            for (uint64_t v : {start, end, uint64_t{seg.rate_hz}, range.after_line,
-                               range.before_line, options_hash}) {
+            for (uint64_t v :
+                 {start, end, uint64_t{seg.rate_hz}, range.after_line, range.before_line}) {
                 h = hash_u64(h, v);
             }
             for (std::size_t k = range.first_chunk; k <= range.last_chunk; ++k) {
@@ -296,7 +357,7 @@ void Archive::Impl::build_segments() {
                 h = hash_u64(h, records[k].size);
                 h = hash_u64(h, static_cast<uint64_t>(records[k].mtime_ns));
             }
-            range.key = h;
+            range.logs_key = h;
             segments.push_back(std::move(seg));
             ranges.push_back(range);
         };
@@ -339,6 +400,27 @@ void Archive::Impl::build_time_index() {
     }
 }
 
+void Archive::Impl::attach_models(const archive::CacheView* cached) {
+    const uint64_t options_hash = hash_options(0xcbf29ce484222325ULL, options.fit);
+    models.clear();
+    models.resize(segments.size());
+    std::size_t attached = 0;
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+        ranges[i].key = hash_u64(ranges[i].logs_key, options_hash);
+        if (cached == nullptr) {
+            continue;
+        }
+        const auto it = cached->models.find(ranges[i].key);
+        if (it != cached->models.end()) {
+            models[i].cached = it->second;
+            ++attached;
+        }
+    }
+    if (cached != nullptr && attached != cached->models.size()) {
+        dirty = true;  // models of segments that changed are dropped from the cache
+    }
+}
+
 Archive Archive::open(const fsys::path& root, const ArchiveOptions& options) {
     std::error_code ec;
     if (!fsys::exists(root, ec)) {
@@ -353,12 +435,8 @@ Archive Archive::open(const fsys::path& root, const ArchiveOptions& options) {
         throw ArchiveError(root, 0, fmt::format("cannot resolve: {}", ec.message()));
     }
     impl->options = options;
-    const archive::Discovery found = archive::discover(impl->root);
-    if (found.logs.empty()) {
-        throw ArchiveError(impl->root, 0, "no timing logs (*.timing.csv) under this folder");
-    }
 
-    archive::CacheContents cached;
+    archive::CacheView cached;
     bool have_cache = false;
     if (options.use_cache) {
         impl->cache_path = archive::cache_file_for(impl->root, options);
@@ -367,14 +445,54 @@ Archive Archive::open(const fsys::path& root, const ArchiveOptions& options) {
             if (map->open(impl->cache_path) &&
                 archive::load_cache(map->bytes(), impl->root, cached)) {
                 have_cache = true;
+                cached.file = impl->cache_path;
                 impl->cache_map = std::move(map);
             }
         }
     }
+    // No folder and no log that can change without its folder changing has changed: the
+    // cached index stands, and only what is asked for is read from it (docs/archive-index.md).
+    // Folders listed too soon after a change are listed again and compared with the cache.
+    archive::Discovery listing;
+    const bool any_racy = std::any_of(cached.dirs.begin(), cached.dirs.end(),
+                                      [](const archive::DirStamp& d) { return d.racy; });
+    const bool have_listing = have_cache && any_racy && archive::load_found(cached, listing);
+    if (have_cache && !options.stat_every_log &&
+        archive::unchanged_since_listed(impl->root, cached.dirs, cached.watched,
+                                        have_listing ? &listing : nullptr)) {
+        impl->from_view = true;
+        if (have_listing) {
+            impl->found = std::move(listing);
+            impl->have_found = true;
+        }
+        impl->index_source = "cache";
+        impl->segments = std::move(cached.segments);
+        impl->ranges = std::move(cached.ranges);
+        impl->stream_names = std::move(cached.streams);
+        impl->chunk_count = cached.chunk_count;
+        for (auto& [rel, reason] : cached.skipped) {
+            impl->skipped.push_back(SkippedLog{impl->root / rel, std::move(reason)});
+        }
+        impl->view = std::move(cached);
+        impl->build_time_index();
+        impl->attach_models(&impl->view);
+        return Archive(std::move(impl));
+    }
+
+    impl->found = archive::discover(impl->root, options.dir_settle_ns);
+    impl->have_found = true;
+    const archive::Discovery& found = impl->found;
+    if (found.logs.empty()) {
+        throw ArchiveError(impl->root, 0, "no timing logs (*.timing.csv) under this folder");
+    }
+    std::vector<LogRecord> cached_records;
+    if (have_cache && !archive::load_records(cached, cached_records)) {
+        have_cache = false;
+    }
     // Both lists by path: one merge pairs each log found with its cached record.
     std::vector<LogRecord*> by_path;
-    by_path.reserve(cached.records.size());
-    for (LogRecord& r : cached.records) {
+    by_path.reserve(cached_records.size());
+    for (LogRecord& r : cached_records) {
         by_path.push_back(&r);
     }
     std::sort(by_path.begin(), by_path.end(),
@@ -413,26 +531,19 @@ Archive Archive::open(const fsys::path& root, const ArchiveOptions& options) {
     }
     if (!have_cache) {
         impl->index_source = "built";
-    } else if (reread == 0 && cached.records.size() == found.logs.size()) {
-        impl->index_source = "cache";
+    } else if (reread == 0 && cached_records.size() == found.logs.size()) {
+        impl->index_source = "cache (rescanned)";
     } else {
         impl->index_source = fmt::format("updated ({} logs re-read)", reread);
     }
-    impl->dirty = impl->index_source != "cache";
-    impl->assemble(found);
+    impl->assemble();
     impl->build_segments();
     impl->build_time_index();
-    impl->models.resize(impl->segments.size());
-    std::size_t cached_models = 0;
-    for (std::size_t i = 0; i < impl->segments.size(); ++i) {
-        const auto it = cached.models.find(impl->ranges[i].key);
-        if (it != cached.models.end()) {
-            impl->models[i].cached = it->second;
-            ++cached_models;
-        }
-    }
-    if (cached_models != cached.models.size()) {
-        impl->dirty = true;  // models of segments that changed are dropped from the cache
+    if (have_cache) {
+        impl->view = std::move(cached);
+        impl->attach_models(&impl->view);
+    } else {
+        impl->attach_models(nullptr);
     }
     return Archive(std::move(impl));
 }
@@ -470,22 +581,27 @@ const fsys::path& Archive::root() const {
 }
 
 std::vector<std::string> Archive::streams() const {
-    std::vector<std::string> out;
-    for (const ChunkInfo& c : impl_->chunks) {
-        if (out.empty() || out.back() != c.stream) {
-            out.push_back(c.stream);
-        }
-    }
-    return out;
+    return impl_->stream_names;
 }
 
 const std::vector<ChunkInfo>& Archive::chunks() const {
+    const std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->load_chunks();
     return impl_->chunks;
+}
+const ChunkInfo& Archive::chunk(std::size_t chunk_index) const {
+    const std::lock_guard<std::mutex> lock(impl_->mutex);
+    return impl_->chunk_locked(chunk_index);
+}
+std::size_t Archive::chunk_count() const {
+    return impl_->chunk_count;
 }
 const std::vector<SegmentInfo>& Archive::segments() const {
     return impl_->segments;
 }
 const std::vector<ArchiveEvent>& Archive::events() const {
+    const std::lock_guard<std::mutex> lock(impl_->mutex);
+    impl_->load_events();
     return impl_->events;
 }
 const std::string& Archive::index_source() const {

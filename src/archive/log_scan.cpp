@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cerrno>
 #include <cstring>
@@ -221,19 +222,32 @@ LogRecord scan_log(const fsys::path& root, const std::string& rel_path, uint64_t
 
 namespace {
 
-// Walks `dir` (root + rel) with readdir: a directory_iterator and path objects per entry cost
-// several times more, and a warm-cache open of a 120-day archive walks ~35 000 entries.
-void walk(const std::string& root, const std::string& rel, Discovery& out, int depth) {
+int64_t ns_of(const struct timespec& t) {
+    return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+DirStamp stamp_of(std::string rel, const struct stat& st) {
+    return DirStamp{.rel_path = std::move(rel),
+                    .ino = static_cast<uint64_t>(st.st_ino),
+                    .mtime_ns = ns_of(st.st_mtim),
+                    .ctime_ns = ns_of(st.st_ctim)};
+}
+
+// Lists one folder (root + rel) into `out` (its stamp, logs and audio) and `subdirs`, with
+// readdir: a directory_iterator and path objects per entry cost several times more, and a full
+// walk of a 120-day archive visits ~17 000 logs. The folder is stamped before it is read, so a
+// change made while it is read moves its stamp on. Returns 0, or errno when it cannot be opened.
+int list_dir(const std::string& root, const std::string& rel, Discovery& out,
+             std::vector<std::string>& subdirs) {
     const std::string dir = rel.empty() ? root : root + "/" + rel;
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) {
-        if (depth == 0) {
-            throw ArchiveError(dir, 0,
-                               fmt::format("cannot read the folder: {}", std::strerror(errno)));
-        }
-        return;  // an unreadable sub-folder holds nothing we can index
+        return errno;
     }
-    std::vector<std::string> subdirs;
+    struct stat dir_st {};
+    if (::fstat(::dirfd(d), &dir_st) == 0) {
+        out.dirs.push_back(stamp_of(rel, dir_st));
+    }
     while (const dirent* e = ::readdir(d)) {
         const std::string_view name = e->d_name;
         if (name == "." || name == "..") {
@@ -243,14 +257,14 @@ void walk(const std::string& root, const std::string& rel, Discovery& out, int d
         unsigned char type = e->d_type;
         struct stat st {};
         bool have_stat = false;
+        const bool link = type == DT_LNK;
         if (type == DT_UNKNOWN || type == DT_LNK) {
-            if (::fstatat(::dirfd(d), e->d_name, &st, type == DT_LNK ? 0 : AT_SYMLINK_NOFOLLOW) !=
-                0) {
+            if (::fstatat(::dirfd(d), e->d_name, &st, link ? 0 : AT_SYMLINK_NOFOLLOW) != 0) {
                 continue;
             }
             have_stat = true;
             // Symlinked folders are not followed (as find(1) does not): no loops.
-            type = S_ISDIR(st.st_mode) ? (e->d_type == DT_LNK ? DT_LNK : DT_DIR)
+            type = S_ISDIR(st.st_mode) ? (link ? DT_LNK : DT_DIR)
                                        : (S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN);
         }
         if (type == DT_DIR) {
@@ -272,27 +286,148 @@ void walk(const std::string& root, const std::string& rel, Discovery& out, int d
         if (!have_stat && ::fstatat(::dirfd(d), e->d_name, &st, 0) != 0) {
             continue;
         }
-        out.logs.push_back(FoundLog{
-            .rel_path = std::move(child),
-            .size = static_cast<uint64_t>(st.st_size),
-            .mtime_ns =
-                static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec});
+        out.logs.push_back(FoundLog{.rel_path = std::move(child),
+                                    .size = static_cast<uint64_t>(st.st_size),
+                                    .mtime_ns = ns_of(st.st_mtim),
+                                    .symlink = link});
     }
     ::closedir(d);
+    return 0;
+}
+
+void walk(const std::string& root, const std::string& rel, Discovery& out, int depth) {
+    std::vector<std::string> subdirs;
+    if (const int err = list_dir(root, rel, out, subdirs); err != 0) {
+        const std::string dir = rel.empty() ? root : root + "/" + rel;
+        if (depth == 0) {
+            throw ArchiveError(dir, 0,
+                               fmt::format("cannot read the folder: {}", std::strerror(err)));
+        }
+        // An unreadable sub-folder holds nothing we can index; made readable, it changes.
+        struct stat st {};
+        if (::lstat(dir.c_str(), &st) == 0) {
+            out.dirs.push_back(stamp_of(rel, st));
+        }
+        return;
+    }
     for (const std::string& sub : subdirs) {
         walk(root, sub, out, depth + 1);
     }
 }
 
+std::string_view parent_of(std::string_view rel) {
+    const std::size_t slash = rel.rfind('/');
+    return slash == std::string_view::npos ? std::string_view() : rel.substr(0, slash);
+}
+
+// Whether folder `rel` holds now what `cached` says it held: the same logs with the same size
+// and mtime, the same audio files and the same sub-folders.
+bool listing_matches(const std::string& root, const std::string& rel, const Discovery& cached) {
+    Discovery now;
+    std::vector<std::string> subdirs;
+    if (list_dir(root, rel, now, subdirs) != 0) {
+        return false;
+    }
+    std::vector<const FoundLog*> logs;
+    for (const FoundLog& f : cached.logs) {
+        if (parent_of(f.rel_path) == rel) {
+            logs.push_back(&f);
+        }
+    }
+    std::vector<std::string_view> audio;
+    for (const std::string& a : cached.audio) {
+        if (parent_of(a) == rel) {
+            audio.push_back(a);
+        }
+    }
+    std::vector<std::string_view> dirs;
+    for (const DirStamp& d : cached.dirs) {
+        if (!d.rel_path.empty() && parent_of(d.rel_path) == rel) {
+            dirs.push_back(d.rel_path);
+        }
+    }
+    std::sort(now.logs.begin(), now.logs.end(),
+              [](const FoundLog& a, const FoundLog& b) { return a.rel_path < b.rel_path; });
+    std::sort(now.audio.begin(), now.audio.end());
+    std::sort(subdirs.begin(), subdirs.end());
+    std::sort(dirs.begin(), dirs.end());
+    // cached.logs and cached.audio are sorted, so their entries of one folder are too.
+    if (logs.size() != now.logs.size() ||
+        !std::equal(audio.begin(), audio.end(), now.audio.begin(), now.audio.end()) ||
+        !std::equal(dirs.begin(), dirs.end(), subdirs.begin(), subdirs.end())) {
+        return false;
+    }
+    for (std::size_t i = 0; i < logs.size(); ++i) {
+        const FoundLog& a = *logs[i];
+        const FoundLog& b = now.logs[i];
+        if (a.rel_path != b.rel_path || a.size != b.size || a.mtime_ns != b.mtime_ns ||
+            a.symlink != b.symlink) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int64_t realtime_now_ns() {
+    struct timespec t {};
+    ::clock_gettime(CLOCK_REALTIME, &t);
+    return ns_of(t);
+}
+
 }  // namespace
 
-Discovery discover(const fsys::path& root) {
+Discovery discover(const fsys::path& root, int64_t settle_ns) {
     Discovery out;
+    out.listed_at_ns = realtime_now_ns();
     walk(root.string(), "", out, 0);
     std::sort(out.logs.begin(), out.logs.end(),
               [](const FoundLog& a, const FoundLog& b) { return a.rel_path < b.rel_path; });
     std::sort(out.audio.begin(), out.audio.end());
+    std::sort(out.dirs.begin(), out.dirs.end(),
+              [](const DirStamp& a, const DirStamp& b) { return a.rel_path < b.rel_path; });
+    // Timestamps are coarse (a kernel tick; whole seconds on some file systems): a folder
+    // changed again within its stamp's resolution of being listed would keep its stamp.
+    const int64_t settled_before = out.listed_at_ns - settle_ns;
+    for (DirStamp& dir : out.dirs) {
+        dir.racy = std::max(dir.mtime_ns, dir.ctime_ns) >= settled_before;
+    }
     return out;
+}
+
+bool unchanged_since_listed(const fsys::path& root, const std::vector<DirStamp>& dirs,
+                            const std::vector<WatchedLog>& watched, const Discovery* listing) {
+    if (dirs.empty()) {
+        return false;  // the root at least was stamped
+    }
+    const std::string root_path = root.string();
+    std::string path = root_path;
+    auto at = [&](std::string_view rel) -> const char* {
+        path.resize(root_path.size());
+        if (!rel.empty()) {
+            path += '/';
+            path += rel;
+        }
+        return path.c_str();
+    };
+    struct stat st {};
+    for (const DirStamp& d : dirs) {
+        if (::lstat(at(d.rel_path), &st) != 0 || !S_ISDIR(st.st_mode) ||
+            static_cast<uint64_t>(st.st_ino) != d.ino || ns_of(st.st_mtim) != d.mtime_ns ||
+            ns_of(st.st_ctim) != d.ctime_ns) {
+            return false;
+        }
+        // Its stamp cannot show a change made in the tick it was listed: list it again.
+        if (d.racy && (listing == nullptr || !listing_matches(root_path, d.rel_path, *listing))) {
+            return false;
+        }
+    }
+    for (const WatchedLog& w : watched) {
+        if (::stat(at(w.rel_path), &st) != 0 || static_cast<uint64_t>(st.st_size) != w.size ||
+            ns_of(st.st_mtim) != w.mtime_ns) {
+            return false;
+        }
+    }
+    return true;
 }
 
 }  // namespace framestamp::archive

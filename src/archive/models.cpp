@@ -26,7 +26,7 @@ void Archive::read_segment(std::size_t segment_index,
     uint64_t last_frame = 0;
     TimingLogRow row;
     for (std::size_t k = range.first_chunk; k <= range.last_chunk; ++k) {
-        TimingLogReader reader(impl_->chunks[k].timing_path);
+        TimingLogReader reader(impl_->timing_path(k));
         while (reader.next(row)) {
             const bool is_point = row.kind == "point";
             const bool is_sync = row.kind == "sync";
@@ -124,24 +124,43 @@ void Archive::save_cache() const {
         return;
     }
     const std::lock_guard<std::mutex> lock(impl_->mutex);
-    if (!impl_->dirty) {
+    Impl& m = *impl_;
+    bool index_changed = false;
+    if (!m.from_view && !m.index_saved) {
+        archive::IndexParts parts{.found = &m.found,
+                                  .records = &m.records,
+                                  .chunks = &m.chunks,
+                                  .audio_rels = &m.audio_rels,
+                                  .segments = &m.segments,
+                                  .ranges = &m.ranges,
+                                  .events = &m.events,
+                                  .event_chunks = &m.event_chunks,
+                                  .streams = &m.stream_names,
+                                  .settle_ns = m.options.dir_settle_ns};
+        m.encoded_index = archive::encode_index(m.root, parts);
+        index_changed = m.encoded_index != m.view.index;
+    }
+    if (!m.dirty && !index_changed) {
+        m.index_saved = true;
         return;
     }
     std::vector<std::string> fresh;
-    fresh.reserve(impl_->models.size());
+    fresh.reserve(m.models.size());
     std::vector<std::pair<uint64_t, std::string_view>> models;
-    for (std::size_t i = 0; i < impl_->models.size(); ++i) {
-        const archive::ModelSlot& slot = impl_->models[i];
+    for (std::size_t i = 0; i < m.models.size(); ++i) {
+        const archive::ModelSlot& slot = m.models[i];
         if (slot.fresh && slot.model) {
             fresh.push_back(archive::model_blob(serialize_model(*slot.model)));
-            models.emplace_back(impl_->ranges[i].key, fresh.back());
+            models.emplace_back(m.ranges[i].key, fresh.back());
         } else if (!slot.cached.empty()) {
-            models.emplace_back(impl_->ranges[i].key, slot.cached);
+            models.emplace_back(m.ranges[i].key, slot.cached);
         }
     }
-    if (archive::write_cache(impl_->cache_path, impl_->root, impl_->records, models)) {
-        impl_->dirty = false;
-        for (archive::ModelSlot& slot : impl_->models) {
+    const std::string_view index = m.from_view ? m.view.index : m.encoded_index;
+    if (archive::write_cache(m.cache_path, index, models)) {
+        m.dirty = false;
+        m.index_saved = true;
+        for (archive::ModelSlot& slot : m.models) {
             slot.fresh = false;
         }
     }
@@ -181,7 +200,6 @@ std::pair<int64_t, int64_t> Archive::coarse_utc_range(std::size_t segment_index)
 std::vector<Location> locate(const Archive& archive, int64_t utc_ns, std::string_view stream) {
     std::vector<Location> out;
     const std::vector<SegmentInfo>& segs = archive.segments();
-    const std::vector<ChunkInfo>& chunks = archive.chunks();
     std::string done_stream;
     for (const std::size_t i : archive.segments_near(utc_ns, stream)) {
         const SegmentInfo& seg = segs[i];
@@ -195,14 +213,15 @@ std::vector<Location> locate(const Archive& archive, int64_t utc_ns, std::string
         }
         uint64_t n = static_cast<uint64_t>(std::floor(*f + 0.5));
         n = std::clamp(n, seg.first_frame, seg.end_frame - 1);
-        // The chunk holding frame n: the last one starting at or before it.
+        // The chunk holding frame n: the last one starting at or before it. Chunks are read one
+        // by one (archive.chunk), so a search touches only a few of the archive's thousands.
         const auto it = std::upper_bound(
             seg.chunks.begin(), seg.chunks.end(), n,
-            [&](uint64_t frame, std::size_t c) { return frame < chunks[c].first_frame; });
+            [&](uint64_t frame, std::size_t c) { return frame < archive.chunk(c).first_frame; });
         if (it == seg.chunks.begin()) {
             continue;
         }
-        const ChunkInfo& c = chunks[*(it - 1)];
+        const ChunkInfo& c = archive.chunk(*(it - 1));
         if (n >= c.first_frame + c.frames) {
             continue;  // frames not written (a write gap)
         }

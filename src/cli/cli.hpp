@@ -37,7 +37,11 @@ struct GlobalOptions {
 };
 
 ArchiveOptions archive_options(const GlobalOptions& g);
-Archive open_archive(const std::filesystem::path& root, const GlobalOptions& g);
+// stat_every_log: see ArchiveOptions (verify sets it).
+Archive open_archive(const std::filesystem::path& root, const GlobalOptions& g,
+                     bool stat_every_log = false);
+// Throws kExitNoInput naming the archive's streams when one of `names` is not among them.
+void require_streams(const Archive& a, const std::vector<std::string>& names);
 
 // "2026-11-24T10:00:00.123456789Z" (also "+00:00", a space for the T, no zone = UTC, up to nine
 // fraction digits) or "@<ns since the epoch>". nullopt when malformed.

@@ -36,8 +36,15 @@ int cmd_extract(const GlobalOptions& g, const ExtractArgs& args) {
     try {
         results = extract_clips(a, o);
     } catch (const ClipError& e) {
-        // Bad ranges and unrecorded stretches: the request cannot be met from this archive.
-        throw CliError(kExitNoInput, e.what());
+        switch (e.kind()) {
+            case ClipError::Kind::usage:
+                throw CliError(kExitUsage, e.what());
+            case ClipError::Kind::output:
+                throw CliError(kExitCantCreate, e.what());
+            case ClipError::Kind::not_recorded:
+                break;
+        }
+        throw CliError(kExitNoInput, e.what());  // the archive cannot give what was asked
     }
     std::string out = args.json ? "[" : "";
     for (std::size_t i = 0; i < results.size(); ++i) {

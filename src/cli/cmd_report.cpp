@@ -34,6 +34,7 @@ int cmd_report(const GlobalOptions& g, const std::filesystem::path& root,
         throw CliError(kExitUsage, "--from must be before --to");
     }
     Archive a = open_archive(root, g);
+    require_streams(a, streams);
     a.fit_all();
     std::string html = render_report(a, o);
     write_file_atomically(output, html, overwrite);

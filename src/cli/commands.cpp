@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "cli.hpp"
 #include "framestamp/archive_verify.hpp"
@@ -45,6 +46,9 @@ std::string clock_state(const TimeEstimate& te) {
 int cmd_fit(const GlobalOptions& g, const std::filesystem::path& root, const std::string& stream,
             bool json) {
     Archive a = open_archive(root, g);
+    if (!stream.empty()) {
+        require_streams(a, {stream});
+    }
     a.fit_all([&](std::size_t done, std::size_t total) {
         if (!json && total > 20 && (done % 20 == 0 || done == total)) {
             std::fprintf(stderr, "\rfitting %zu/%zu segments", done, total);
@@ -127,9 +131,40 @@ int cmd_when(const GlobalOptions& g, const std::filesystem::path& file, uint64_t
     if (!std::filesystem::exists(file, ec)) {
         throw CliError(kExitNoInput, fmt::format("{}: no such file", file.string()));
     }
-    // FILE lives in <stream>/<date>/; the stream folder is the archive to index.
-    std::filesystem::path abs = std::filesystem::absolute(file, ec);
-    std::filesystem::path stream_dir = abs.parent_path().parent_path();
+    // FILE lives in <stream>/<date>/ beside its timing log; the stream folder is the archive to
+    // index (the whole session, which may span days). A chunk copied elsewhere with its log is
+    // indexed in its own folder; without a log beside it, nothing is indexed at all (two levels
+    // up from a stray file can be / or a home directory).
+    std::filesystem::path abs = std::filesystem::absolute(file, ec).lexically_normal();
+    std::string base = abs.filename().string();
+    bool named_like_a_chunk = false;
+    for (const char* suffix : {".partial", ".timing.csv", ".flac", ".wav", ".rf64"}) {
+        if (base.size() > std::strlen(suffix) &&
+            base.compare(base.size() - std::strlen(suffix), std::string::npos, suffix) == 0) {
+            base.resize(base.size() - std::strlen(suffix));
+            named_like_a_chunk = named_like_a_chunk || std::strcmp(suffix, ".partial") != 0;
+        }
+    }
+    if (!named_like_a_chunk) {
+        throw CliError(kExitNoInput,
+                       fmt::format("{} is not part of a framestamp archive: give an audio chunk "
+                                   "(.flac, .wav, .rf64) or its .timing.csv",
+                                   file.string()));
+    }
+    if (!std::filesystem::exists(abs.parent_path() / (base + ".timing.csv"), ec) &&
+        !std::filesystem::exists(abs.parent_path() / (base + ".timing.csv.partial"), ec)) {
+        throw CliError(kExitNoInput,
+                       fmt::format("{} is not part of a framestamp archive: there is no {} "
+                                   "beside it",
+                                   file.string(), base + ".timing.csv"));
+    }
+    const std::string date = abs.parent_path().filename().string();
+    const bool in_date_dir = date.size() == 10 && date[4] == '-' && date[7] == '-' &&
+                             std::all_of(date.begin(), date.end(), [](char ch) {
+                                 return ch == '-' || (ch >= '0' && ch <= '9');
+                             });
+    std::filesystem::path stream_dir =
+        in_date_dir ? abs.parent_path().parent_path() : abs.parent_path();
     Archive a = Archive::open(stream_dir, archive_options(g));
     std::optional<std::size_t> ci = a.find_chunk(abs);
     if (!ci) {
@@ -187,10 +222,7 @@ int cmd_locate(const GlobalOptions& g, const std::filesystem::path& root, const 
     }
     Archive a = open_archive(root, g);
     if (!stream.empty()) {
-        auto names = a.streams();
-        if (std::find(names.begin(), names.end(), stream) == names.end()) {
-            throw CliError(kExitNoInput, "no stream named " + stream + " in " + a.root().string());
-        }
+        require_streams(a, {stream});
     }
     std::vector<Location> locs = locate(a, *t, stream);
     if (locs.empty()) {
@@ -201,7 +233,7 @@ int cmd_locate(const GlobalOptions& g, const std::filesystem::path& root, const 
     std::string out = json ? "[" : "";
     for (std::size_t i = 0; i < locs.size(); ++i) {
         const Location& l = locs[i];
-        const ChunkInfo& c = a.chunks()[l.chunk];
+        const ChunkInfo& c = a.chunk(l.chunk);
         if (json) {
             out += fmt::format(
                 "{}{{\"stream\":{},\"file\":{},\"sample\":{},\"session\":{},\"session_frame\":{},"
@@ -226,7 +258,9 @@ int cmd_locate(const GlobalOptions& g, const std::filesystem::path& root, const 
 }
 
 int cmd_verify(const GlobalOptions& g, const std::filesystem::path& root, bool json) {
-    Archive a = open_archive(root, g);
+    // verify vouches for the archive: every log is stat'ed, so an old closed log edited in place
+    // is re-read too (the other commands trust the folders' stamps).
+    Archive a = open_archive(root, g, /*stat_every_log=*/true);
     VerifyReport r = verify_archive(a);
     std::string text = json ? verify_report_json(r) : verify_report_text(r);
     std::fputs(text.c_str(), stdout);

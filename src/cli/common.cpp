@@ -1,6 +1,8 @@
 // Helpers shared by the subcommands: archive opening, UTC parsing, JSON strings.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
@@ -16,12 +18,15 @@ ArchiveOptions archive_options(const GlobalOptions& g) {
     return o;
 }
 
-Archive open_archive(const std::filesystem::path& root, const GlobalOptions& g) {
+Archive open_archive(const std::filesystem::path& root, const GlobalOptions& g,
+                     bool stat_every_log) {
     std::error_code ec;
     if (!std::filesystem::exists(root, ec)) {
         throw CliError(kExitNoInput, fmt::format("{}: no such file or directory", root.string()));
     }
-    return Archive::open(root, archive_options(g));
+    ArchiveOptions o = archive_options(g);
+    o.stat_every_log = stat_every_log;
+    return Archive::open(root, o);
 }
 
 namespace {
@@ -148,6 +153,16 @@ std::string json_str(std::string_view s) {
     }
     out += '"';
     return out;
+}
+
+void require_streams(const Archive& a, const std::vector<std::string>& names) {
+    const std::vector<std::string> have = a.streams();
+    for (const std::string& name : names) {
+        if (std::find(have.begin(), have.end(), name) == have.end()) {
+            throw CliError(kExitNoInput, fmt::format("no stream \"{}\" in {} (it has: {})", name,
+                                                     a.root().string(), fmt::join(have, ", ")));
+        }
+    }
 }
 
 }  // namespace framestamp::cli

@@ -60,7 +60,8 @@ FileFormat output_file_format(const fsys::path& out) {
         return FileFormat::rf64;
     }
     throw ClipError(fmt::format("output {}: unknown extension \"{}\"; use .wav, .flac or .rf64",
-                                out.string(), ext));
+                                out.string(), ext),
+                    ClipError::Kind::usage);
 }
 
 // The fractional session frame at output sample n of a resampled clip starting at from_ns.
@@ -242,7 +243,7 @@ StreamPlan plan_stream(const Archive& archive, const std::string& stream, std::s
 
 void check_write(const FileStatus& st) {
     if (!st) {
-        throw ClipError(st.error().message);
+        throw ClipError(st.error().message, ClipError::Kind::output);
     }
 }
 
@@ -358,7 +359,7 @@ void write_plan(const Archive& archive, const ExtractOptions& o, StreamPlan& pla
     FileResult<ChunkFile> created =
         ChunkFile::create(plan.output, plan.result.file_format, o.flac_level, meta);
     if (!created) {
-        throw ClipError(created.error().message);
+        throw ClipError(created.error().message, ClipError::Kind::output);
     }
     ChunkFile& out = created.value();
     const std::size_t frame_bytes = sample_bytes(plan.output_format) * plan.channels;
@@ -398,17 +399,18 @@ fsys::path clip_output_path(const fsys::path& output, const std::string& stream,
 std::vector<ExtractResult> extract_clips(const Archive& archive, const ExtractOptions& o) {
     if (o.from_utc_ns >= o.to_utc_ns) {
         throw ClipError(fmt::format("empty range: from {} is not before to {}",
-                                    utc_iso_ns(o.from_utc_ns), utc_iso_ns(o.to_utc_ns)));
+                                    utc_iso_ns(o.from_utc_ns), utc_iso_ns(o.to_utc_ns)),
+                        ClipError::Kind::usage);
     }
     if (o.output.empty()) {
-        throw ClipError("no output file given");
+        throw ClipError("no output file given", ClipError::Kind::usage);
     }
     (void)output_file_format(o.output);
     const std::vector<std::string> all = archive.streams();
     std::vector<std::string> streams = o.streams.empty() ? all : o.streams;
     const std::set<std::string> unique(streams.begin(), streams.end());
     if (unique.size() != streams.size()) {
-        throw ClipError("a stream is named twice");
+        throw ClipError("a stream is named twice", ClipError::Kind::usage);
     }
     for (const std::string& s : streams) {
         if (std::find(all.begin(), all.end(), s) == all.end()) {
@@ -428,8 +430,9 @@ std::vector<ExtractResult> extract_clips(const Archive& archive, const ExtractOp
         std::error_code ec;
         if (!o.overwrite && (fsys::exists(out, ec) || fsys::exists(partial_path_for(out), ec))) {
             throw ClipError(
-                fmt::format("{} exists; allow overwriting to replace it",
-                            fsys::exists(out, ec) ? out.string() : partial_path_for(out).string()));
+                fmt::format("{} exists (--force replaces it)",
+                            fsys::exists(out, ec) ? out.string() : partial_path_for(out).string()),
+                ClipError::Kind::output);
         }
     }
     std::vector<ExtractResult> results;

@@ -112,6 +112,7 @@ streams:
     int checked = 0;
     double worst_us = 0;
     double worst_map_us = 0;
+    int64_t located_second = 0;  // the whole second `locate` is asked about
     for (const auto& file : audio) {
         int channels = 0;
         int64_t frames = 0;
@@ -140,6 +141,7 @@ streams:
                 }
                 ++checked;
                 if (checked == 3) {
+                    located_second = second;
                     // ...and locate finds the same file and sample for that whole second.
                     CliRun l = framestamp(cache + " locate @" + std::to_string(second) +
                                           " --archive " + q(run.data_dir()) + " --json");
@@ -174,4 +176,23 @@ streams:
         66);
     EXPECT_EQ(framestamp(cache + " when " + q(run.dir().file("card.truth.csv")) + " 0").status, 66);
     EXPECT_EQ(framestamp(cache + " locate yesterday --archive " + q(run.data_dir())).status, 64);
+    // An unknown stream is "not there" for every command, JSON or not.
+    EXPECT_EQ(framestamp(cache + " fit " + q(run.data_dir()) + " --stream nope --json").status, 66);
+    EXPECT_EQ(framestamp(cache + " report " + q(run.data_dir()) + " --stream nope -o " +
+                         q(run.dir().file("nope.html")))
+                  .status,
+              66);
+    // extract: a clip of 0.5 s; asking again without --force cannot create it (73); an empty
+    // range is a usage error (64).
+    const std::string clip = cache + " extract --archive " + q(run.data_dir()) + " --from @" +
+                             std::to_string(located_second) + " --to @" +
+                             std::to_string(located_second + 500'000'000) + " -o " +
+                             q(run.dir().file("clip.wav"));
+    EXPECT_EQ(framestamp(clip).status, 0);
+    EXPECT_EQ(framestamp(clip).status, 73);
+    EXPECT_EQ(framestamp(cache + " extract --archive " + q(run.data_dir()) + " --from @" +
+                         std::to_string(located_second) + " --to @" +
+                         std::to_string(located_second) + " -o " + q(run.dir().file("empty.wav")))
+                  .status,
+              64);
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "framestamp/archive.hpp"
 #include "test_archive_support.hpp"
@@ -20,8 +22,13 @@ class ArchiveIndex : public ::testing::Test {
     ArchiveOptions options() const {
         ArchiveOptions o;
         o.cache_dir = tmp_.path() / "cache";
+        o.dir_settle_ns = kSettleNs;
         return o;
     }
+    // Folders written less than dir_settle_ns before they are indexed are listed again by the
+    // next open; waiting this long lets the next open take the cache as it is.
+    static constexpr int64_t kSettleNs = 50'000'000;
+    static void settle() { std::this_thread::sleep_for(std::chrono::nanoseconds(2 * kSettleNs)); }
     fsys::path data() const { return tmp_.path() / "data"; }
     FakeSpec spec(const std::string& stream) const {
         FakeSpec s;
@@ -268,6 +275,7 @@ TEST_F(ArchiveIndex, CacheHitUpdateAndCorruption) {
         d.record(14);
         d.shutdown();
     }
+    settle();
     fsys::path cache;
     std::vector<framestamp::ChunkInfo> first_chunks;
     {
@@ -292,7 +300,8 @@ TEST_F(ArchiveIndex, CacheHitUpdateAndCorruption) {
         EXPECT_TRUE(a.has_model(1));
         EXPECT_FALSE(a.model(1).empty());
     }
-    // A log of the second segment changes: it alone is re-read, its model dropped.
+    // The newest log (the second segment's) grows in place: it alone is re-read, its model
+    // dropped.
     const fsys::path last_log = Archive::open(data(), options()).chunks().back().timing_path;
     {
         std::ofstream out(last_log, std::ios::app);
