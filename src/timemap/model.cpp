@@ -144,30 +144,52 @@ std::optional<double> SegmentModel::utc_to_frame(int64_t utc_ns) const {
         return static_cast<double>(raw - raw_first) + offset_at(offset_knots, raw, ref, &near);
     };
     double target = static_cast<double>(utc_ns - raw_first - ref);
-    // Pieces: boundaries at every offset knot inside [raw_first, raw_end].
+    // Pieces: boundaries at every offset knot inside [raw_first, raw_end]. Runs: the pieces
+    // between clock steps (two knots at one raw), along which UTC only grows.
     std::vector<int64_t> bounds;
+    std::vector<std::size_t> run_starts{0};  // indices into bounds
     bounds.push_back(raw_first);
-    for (const OffsetKnot& k : offset_knots) {
+    for (std::size_t i = 0; i < offset_knots.size(); ++i) {
+        const OffsetKnot& k = offset_knots[i];
         if (k.raw_ns > raw_first && k.raw_ns < raw_end) {
             if (bounds.back() != k.raw_ns) {
                 bounds.push_back(k.raw_ns);
             }
+            if (i > 0 && offset_knots[i - 1].raw_ns == k.raw_ns &&
+                run_starts.back() != bounds.size() - 1) {
+                run_starts.push_back(bounds.size() - 1);
+            }
         }
     }
     bounds.push_back(raw_end);
-    for (std::size_t j = bounds.size() - 1; j-- > 0;) {
-        int64_t r0 = bounds[j];
-        int64_t r1 = bounds[j + 1];
-        // Left end of the piece: the limit from the right (offset_at picks it at a tie).
-        double u0 = utc_of(r0);
-        double u1 = utc_of(r1 - 1) + 1.0;
-        if (r1 == raw_end) {
-            u1 = utc_of(r1);
+    // UTC at either end of piece j: its left end is the limit from the right (offset_at picks
+    // it at a tie), its right end the limit from the left.
+    auto piece_u0 = [&](std::size_t j) { return utc_of(bounds[j]); };
+    auto piece_u1 = [&](std::size_t j) {
+        return bounds[j + 1] == raw_end ? utc_of(raw_end) : utc_of(bounds[j + 1] - 1) + 1.0;
+    };
+    // The latest run holding the target wins (a backward step repeats UTC); within a run, the
+    // last piece starting at or before it, by bisection.
+    for (std::size_t r = run_starts.size(); r-- > 0 && !raw_hit;) {
+        std::size_t lo = run_starts[r];
+        std::size_t hi = r + 1 < run_starts.size() ? run_starts[r + 1] : bounds.size() - 1;
+        if (target < piece_u0(lo) || target >= piece_u1(hi - 1)) {
+            continue;
         }
+        while (hi - lo > 1) {  // invariant: piece_u0(lo) <= target, answer in [lo, hi)
+            std::size_t mid = lo + (hi - lo) / 2;
+            if (piece_u0(mid) <= target) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        double u0 = piece_u0(lo);
+        double u1 = piece_u1(lo);
         if (target >= u0 && target < u1) {
             double w = (target - u0) / (u1 - u0);
-            raw_hit = static_cast<double>(r0 - raw_first) + w * static_cast<double>(r1 - r0);
-            break;
+            raw_hit = static_cast<double>(bounds[lo] - raw_first) +
+                      w * static_cast<double>(bounds[lo + 1] - bounds[lo]);
         }
     }
     if (!raw_hit) {

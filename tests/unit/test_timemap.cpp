@@ -107,6 +107,41 @@ TEST(TimemapModel, InverseRoundTripsAndRejectsOutside) {
     EXPECT_FALSE(f.model.utc_to_frame(f.model.end_utc_ns() + 1'000'000).has_value());
 }
 
+// With steps forward and back, UTC -> frame always lands on a frame with that UTC, the latest
+// one where a backward step repeats a stretch, and exactly on the frame outside such stretches.
+TEST(TimemapModel, InverseAcrossStepsFindsTheLatestOccurrence) {
+    SimParams p;
+    p.seed = test_seed();
+    p.clock = {{0, 0, 0, true}, {200, 30e6, 0, true}, {400, -20e6, 0, true}, {600, 10e6, 0, true}};
+    Fitted f = fit_sim(p, 800);
+    ASSERT_EQ(f.model.stats.clock_steps, 3u);
+    std::mt19937_64 rng(p.seed);
+    int repeated = 0;
+    // Random frames, and frames around the backward step: the model puts it between the two
+    // reads either side (125 ms apart), and the 50 ms of UTC before it come again after it.
+    std::vector<uint64_t> frames;
+    for (int i = 0; i < 2000; ++i) {
+        frames.push_back(rng() % f.end_frame);
+    }
+    for (double t = 399.8; t < 400.2; t += 0.002) {
+        frames.push_back(static_cast<uint64_t>(f.card.frames_at(t)));
+    }
+    for (uint64_t fr : frames) {
+        TimeEstimate te = f.model.frame_to_utc(fr);
+        std::optional<double> back = f.model.utc_to_frame(te.utc_ns);
+        ASSERT_TRUE(back.has_value()) << fr;
+        double exact = *back + te.utc_frac_ns * 48e-6;
+        EXPECT_GE(exact, static_cast<double>(fr) - 1e-3);
+        if (std::abs(exact - static_cast<double>(fr)) > 1e-3) {
+            ++repeated;  // a later frame with the same UTC: after the backward step at 400 s
+            EXPECT_LT(fr, static_cast<uint64_t>(f.card.frames_at(401)));
+            TimeEstimate again = f.model.frame_to_utc(static_cast<uint64_t>(std::llround(*back)));
+            EXPECT_LT(std::llabs(again.utc_ns - te.utc_ns), 25'000) << fr;
+        }
+    }
+    EXPECT_GE(repeated, 10);
+}
+
 // A step while synchronised on both sides is what the system clock said: UTC follows it, the
 // step is counted, and the repeated stretch of a backward step maps to its later occurrence.
 TEST(TimemapModel, StepWhileSynchronisedIsFollowed) {
