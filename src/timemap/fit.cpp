@@ -176,6 +176,20 @@ class SegmentFitter::Impl {
                     knot_ys_.push_back(hv.value + hv.slope * (xk - x_last / 2));
                     knot_spread_.push_back(spread);
                 }
+                // Every point's lateness above the line, for the stats (one trace interval).
+                double sum2 = 0, mx = 0;
+                for (const XY& q : pts_) {
+                    double late = q.y - (hv.value + hv.slope * (q.x - x_last / 2));
+                    sum2 += late * late;
+                    mx = std::max(mx, late);
+                }
+                const auto n = static_cast<uint32_t>(pts_.size());
+                trace_n_.assign(1, n);
+                trace_rms_.assign(1, n ? std::sqrt(sum2 / n) : 0.0);
+                trace_max_.assign(1, mx);
+                late_sum2_ = sum2;
+                late_n_ = n;
+                model_.stats.lateness_max_ns = mx;
             }
         } else {
             // One position only: its least late reading, at the nominal rate.

@@ -238,6 +238,9 @@ TEST(TimemapModel, SegmentsOfEveryShortLengthFollowTheDrift) {
                                                 : 1.5;
         const double error_limit_ns = seconds < 25 ? 160'000 : seconds < 60 ? 90'000 : 60'000;
         EXPECT_NEAR(f.model.stats.mean_ppm, 37.5, ppm_limit);
+        // Lateness above the envelope: 1 ms granularity plus the reads' 0-2 ms jitter.
+        EXPECT_GT(f.model.stats.lateness_rms_ns, 100'000.0);
+        EXPECT_LT(f.model.stats.lateness_max_ns, 3'500'000.0);
         double worst = 0;
         for (int i = 1; i < 20; ++i) {
             uint64_t frame = f.end_frame * static_cast<uint64_t>(i) / 20;
