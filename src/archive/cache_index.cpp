@@ -16,52 +16,58 @@ namespace {
 
 namespace fsys = std::filesystem;
 
+// An event's fields, from a LogEvent or an ArchiveEvent (get_event_fields reads them back).
+template <typename Event>
+void put_event_fields(Out& o, const Event& e) {
+    o.put(static_cast<uint8_t>(e.kind));
+    o.put(e.session_frame);
+    o.put(static_cast<uint8_t>(e.frames.has_value()));
+    o.put(e.frames.value_or(0));
+    o.put(e.realtime_ns);
+    o.put(e.raw_ns);
+    o.put(e.line);
+    o.str(e.detail);
+}
+
 void put_events(Out& o, const std::vector<LogEvent>& events) {
     o.put(static_cast<uint32_t>(events.size()));
     for (const LogEvent& e : events) {
-        o.put(static_cast<uint8_t>(e.kind));
-        o.put(e.session_frame);
-        o.put(static_cast<uint8_t>(e.frames.has_value()));
-        o.put(e.frames.value_or(0));
-        o.put(e.realtime_ns);
-        o.put(e.raw_ns);
-        o.put(e.line);
-        o.str(e.detail);
+        put_event_fields(o, e);
     }
+}
+
+// An event's fields as put_event_fields writes them, into a LogEvent or an ArchiveEvent.
+template <typename Event>
+void get_event_fields(In& in, Event& e) {
+    const auto kind = in.get<uint8_t>();
+    if (kind > static_cast<uint8_t>(EventKind::resynced)) {
+        throw Corrupt{};
+    }
+    e.kind = static_cast<EventKind>(kind);
+    e.session_frame = in.get<uint64_t>();
+    const bool has_frames = in.get<uint8_t>() != 0;
+    const auto frames = in.get<int64_t>();
+    if (has_frames) {
+        e.frames = frames;
+    }
+    e.realtime_ns = in.get<int64_t>();
+    e.raw_ns = in.get<int64_t>();
+    e.line = in.get<uint64_t>();
+    e.detail = in.str();
 }
 
 void get_events(In& in, std::vector<LogEvent>& events) {
     const auto n = in.get<uint32_t>();
     events.resize(n);
     for (LogEvent& e : events) {
-        const auto kind = in.get<uint8_t>();
-        if (kind > static_cast<uint8_t>(EventKind::resynced)) {
-            throw Corrupt{};
-        }
-        e.kind = static_cast<EventKind>(kind);
-        e.session_frame = in.get<uint64_t>();
-        const bool has_frames = in.get<uint8_t>() != 0;
-        const auto frames = in.get<int64_t>();
-        if (has_frames) {
-            e.frames = frames;
-        }
-        e.realtime_ns = in.get<int64_t>();
-        e.raw_ns = in.get<int64_t>();
-        e.line = in.get<uint64_t>();
-        e.detail = in.str();
+        get_event_fields(in, e);
     }
 }
 
 enum : uint8_t { kPartial = 1, kClosed = 2, kRecovered = 4, kTorn = 8, kExact = 16 };
 
-void put_record(Out& o, const LogRecord& r) {
-    const ChunkInfo& c = r.info;
-    o.str(r.rel_path);
-    o.put(r.size);
-    o.put(r.mtime_ns);
-    o.str(r.skip_reason);
-    o.str(c.stream);
-    o.str(c.session);
+// A chunk's flags, format and counts, in the same order in log records and chunk rows.
+void put_chunk_fields(Out& o, const ChunkInfo& c) {
     o.put(static_cast<uint8_t>((c.partial ? kPartial : 0) | (c.closed ? kClosed : 0) |
                                (c.recovered ? kRecovered : 0) | (c.torn_tail ? kTorn : 0) |
                                (c.frames_exact ? kExact : 0)));
@@ -73,6 +79,37 @@ void put_record(Out& o, const LogRecord& r) {
     o.put(c.points);
     o.put(c.first_realtime_ns);
     o.put(c.last_realtime_ns);
+}
+
+// Reads what put_chunk_fields wrote into `c`, except the sample format, which it returns as a
+// view into the input (the caller copies it or keeps the view).
+std::string_view get_chunk_fields(In& in, ChunkInfo& c) {
+    const auto flags = in.get<uint8_t>();
+    c.partial = (flags & kPartial) != 0;
+    c.closed = (flags & kClosed) != 0;
+    c.recovered = (flags & kRecovered) != 0;
+    c.torn_tail = (flags & kTorn) != 0;
+    c.frames_exact = (flags & kExact) != 0;
+    c.rate_hz = in.get<uint32_t>();
+    c.channels = in.get<uint32_t>();
+    const std::string_view format = in.str_view();
+    c.first_frame = in.get<uint64_t>();
+    c.frames = in.get<uint64_t>();
+    c.points = in.get<uint64_t>();
+    c.first_realtime_ns = in.get<int64_t>();
+    c.last_realtime_ns = in.get<int64_t>();
+    return format;
+}
+
+void put_record(Out& o, const LogRecord& r) {
+    const ChunkInfo& c = r.info;
+    o.str(r.rel_path);
+    o.put(r.size);
+    o.put(r.mtime_ns);
+    o.str(r.skip_reason);
+    o.str(c.stream);
+    o.str(c.session);
+    put_chunk_fields(o, c);
     o.str(r.audio_name);
     o.put(r.last_point_frame);
     put_events(o, r.events);
@@ -87,20 +124,7 @@ void get_record(In& in, LogRecord& r) {
     r.skip_reason = in.str();
     c.stream = in.str();
     c.session = in.str();
-    const auto flags = in.get<uint8_t>();
-    c.partial = (flags & kPartial) != 0;
-    c.closed = (flags & kClosed) != 0;
-    c.recovered = (flags & kRecovered) != 0;
-    c.torn_tail = (flags & kTorn) != 0;
-    c.frames_exact = (flags & kExact) != 0;
-    c.rate_hz = in.get<uint32_t>();
-    c.channels = in.get<uint32_t>();
-    c.sample_format = in.str();
-    c.first_frame = in.get<uint64_t>();
-    c.frames = in.get<uint64_t>();
-    c.points = in.get<uint64_t>();
-    c.first_realtime_ns = in.get<int64_t>();
-    c.last_realtime_ns = in.get<int64_t>();
+    c.sample_format = get_chunk_fields(in, c);
     r.audio_name = in.str();
     r.last_point_frame = in.get<uint64_t>();
     get_events(in, r.events);
@@ -118,17 +142,7 @@ void put_chunk(Out& o, const ChunkInfo& c, std::string_view timing_rel,
     o.str(audio_rel);
     o.str(c.stream);
     o.str(c.session);
-    o.put(static_cast<uint8_t>((c.partial ? kPartial : 0) | (c.closed ? kClosed : 0) |
-                               (c.recovered ? kRecovered : 0) | (c.torn_tail ? kTorn : 0) |
-                               (c.frames_exact ? kExact : 0)));
-    o.put(c.rate_hz);
-    o.put(c.channels);
-    o.str(c.sample_format);
-    o.put(c.first_frame);
-    o.put(c.frames);
-    o.put(c.points);
-    o.put(c.first_realtime_ns);
-    o.put(c.last_realtime_ns);
+    put_chunk_fields(o, c);
     o.put(c.log_size);
     o.put(c.log_mtime_ns);
 }
@@ -159,20 +173,7 @@ ChunkRow chunk_row(const CacheView& view, std::size_t i) {
     r.audio_rel = in.str_view();
     r.stream = in.str_view();
     r.session = in.str_view();
-    const auto flags = in.get<uint8_t>();
-    c.partial = (flags & kPartial) != 0;
-    c.closed = (flags & kClosed) != 0;
-    c.recovered = (flags & kRecovered) != 0;
-    c.torn_tail = (flags & kTorn) != 0;
-    c.frames_exact = (flags & kExact) != 0;
-    c.rate_hz = in.get<uint32_t>();
-    c.channels = in.get<uint32_t>();
-    r.sample_format = in.str_view();
-    c.first_frame = in.get<uint64_t>();
-    c.frames = in.get<uint64_t>();
-    c.points = in.get<uint64_t>();
-    c.first_realtime_ns = in.get<int64_t>();
-    c.last_realtime_ns = in.get<int64_t>();
+    r.sample_format = get_chunk_fields(in, c);
     c.log_size = in.get<uint64_t>();
     c.log_mtime_ns = in.get<int64_t>();
     return r;
@@ -335,14 +336,7 @@ std::string encode_index(const fsys::path& root, const IndexParts& p) {
     for (std::size_t i = 0; i < p.events->size(); ++i) {
         const ArchiveEvent& e = (*p.events)[i];
         events.put(static_cast<uint64_t>((*p.event_chunks)[i]));
-        events.put(static_cast<uint8_t>(e.kind));
-        events.put(e.session_frame);
-        events.put(static_cast<uint8_t>(e.frames.has_value()));
-        events.put(e.frames.value_or(0));
-        events.put(e.realtime_ns);
-        events.put(e.raw_ns);
-        events.put(e.line);
-        events.str(e.detail);
+        put_event_fields(events, e);
     }
     o.block(events.s);
     return std::move(o.s);
@@ -476,23 +470,9 @@ std::vector<ArchiveEvent> load_events(const CacheView& view, const fsys::path& r
                 file = root / row.timing_rel;
                 row_of = k;
             }
-            const auto kind = in.get<uint8_t>();
-            if (kind > static_cast<uint8_t>(EventKind::resynced)) {
-                throw Corrupt{};
-            }
-            e.kind = static_cast<EventKind>(kind);
+            get_event_fields(in, e);
             e.stream = std::string(row.stream);
             e.session = std::string(row.session);
-            e.session_frame = in.get<uint64_t>();
-            const bool has_frames = in.get<uint8_t>() != 0;
-            const auto frames = in.get<int64_t>();
-            if (has_frames) {
-                e.frames = frames;
-            }
-            e.realtime_ns = in.get<int64_t>();
-            e.raw_ns = in.get<int64_t>();
-            e.line = in.get<uint64_t>();
-            e.detail = in.str();
             e.file = file;
         }
         if (!in.at_end()) {
