@@ -2,6 +2,9 @@
 // Header-only, so unit, emulated-card and end-to-end test programs can all include it.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -45,6 +48,18 @@ inline std::vector<std::filesystem::path> files_with_suffix(const std::filesyste
     }
     std::sort(out.begin(), out.end());
     return out;
+}
+
+// An empty folder for the running test, <tmp>/<prefix>_<pid>_<test name>: tests running in
+// parallel (ctest -j) never share one.
+inline std::filesystem::path fresh_test_dir(const std::string& prefix) {
+    const std::filesystem::path dir =
+        std::filesystem::temp_directory_path() /
+        (prefix + "_" + std::to_string(::getpid()) + "_" +
+         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir;
 }
 
 }  // namespace fstest

@@ -16,6 +16,7 @@
 #include "framestamp/archive.hpp"
 #include "framestamp/clip.hpp"
 #include "framestamp/synth.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -82,11 +83,7 @@ class ClipTest : public ::testing::Test {
   protected:
     void SetUp() override {
         seed_ = test_seed();
-        dir_ = fsys::temp_directory_path() /
-               ("fs_clip_" + std::to_string(::getpid()) + "_" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir_);
-        fsys::create_directories(dir_);
+        dir_ = fstest::fresh_test_dir("fs_clip");
     }
     void TearDown() override {
         if (HasFailure()) {

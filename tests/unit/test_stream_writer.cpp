@@ -241,11 +241,7 @@ std::vector<Step> capture_script(uint64_t seed) {
 class StreamWriterTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        dir_ = fsys::temp_directory_path() /
-               ("fs_writer_" + std::to_string(::getpid()) + "_" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir_);
-        fsys::create_directories(dir_);
+        dir_ = fstest::fresh_test_dir("fs_writer");
         setup_.name = "wr";
         setup_.data_dir = dir_ / "driven";
         setup_.capture.params.device = "hw:CARD=Test,DEV=0";

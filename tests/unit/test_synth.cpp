@@ -102,10 +102,7 @@ std::vector<int16_t> wav_samples(const fsys::path& p) {
 class SynthTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        dir_ = fsys::temp_directory_path() /
-               ("fs_synth_" + std::to_string(::getpid()) + "_" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir_);
+        dir_ = fstest::fresh_test_dir("fs_synth");
         spec_.data_dir = dir_;
         spec_.stream = "syn";
         spec_.sim.rate_hz = kRate;

@@ -18,13 +18,7 @@ using framestamp::TimingRow;
 
 class TimingLogTest : public ::testing::Test {
   protected:
-    void SetUp() override {
-        dir_ = fsys::temp_directory_path() /
-               ("fs_tlog_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fsys::remove_all(dir_);
-        fsys::create_directories(dir_);
-    }
+    void SetUp() override { dir_ = fstest::fresh_test_dir("fs_tlog"); }
     void TearDown() override { fsys::remove_all(dir_); }
     fsys::path dir_;
 };
