@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <optional>
 #include <set>
 
@@ -12,6 +13,7 @@
 #include "clip/resample.hpp"
 #include "framestamp/audiofile.hpp"
 #include "framestamp/clip.hpp"
+#include "framestamp/timing_log.hpp"
 #include "framestamp/utc.hpp"
 
 namespace framestamp {
@@ -337,6 +339,29 @@ void write_resampled(const Archive& archive, const ExtractOptions& o, const Stre
     }
 }
 
+// The recorder id the daemon wrote in the log_start row of the first chunk the clip reads from
+// (site and hardware are only in the source audio's metadata, which is not read here).
+std::string recorder_of(const Archive& archive, const StreamPlan& plan) {
+    for (const FrameStep& s : plan.steps) {
+        if (s.zeros || archive.segments()[s.segment].chunks.empty()) {
+            continue;
+        }
+        const ChunkInfo& c = archive.chunk(archive.segments()[s.segment].chunks.front());
+        std::ifstream in(c.timing_path);
+        std::string line;
+        for (int i = 0; i < 3 && std::getline(in, line); ++i) {
+            if (line.rfind("log_start,", 0) == 0) {
+                std::vector<std::string> fields = csv_split(line);
+                if (auto v = detail_value(fields.back(), "recorder")) {
+                    return std::string(*v);
+                }
+            }
+        }
+        break;
+    }
+    return {};
+}
+
 void write_plan(const Archive& archive, const ExtractOptions& o, StreamPlan& plan) {
     std::error_code ec;
     if (o.overwrite) {
@@ -345,6 +370,7 @@ void write_plan(const Archive& archive, const ExtractOptions& o, StreamPlan& pla
     }
     ChunkMetadata meta;
     meta.stream = plan.stream;
+    meta.recorder_id = recorder_of(archive, plan);
     meta.session = plan.result.session;
     meta.first_session_frame = plan.result.first_session_frame;
     meta.first_sample_utc_ns = plan.result.first_sample_utc_ns;

@@ -145,6 +145,13 @@ TEST_F(ClipTest, SampleExactAcrossChunkBoundary) {
     const uint64_t off = ar.chunks()[1].first_frame - first;
     ASSERT_LT(off, got.size());
     EXPECT_EQ(got[off], c1[0]);
+    // Its GUANO block carries the clip's first-sample UTC and the recorder it came from.
+    const std::string bytes = fstest::slurp(r[0].output);
+    EXPECT_NE(bytes.find("framestamp|Recorder: synth\n"), std::string::npos);
+    EXPECT_NE(bytes.find("framestamp|Stream: a\n"), std::string::npos);
+    EXPECT_NE(bytes.find("framestamp|First Sample UTC ns: " +
+                         std::to_string(r[0].first_sample_utc_ns) + "\n"),
+              std::string::npos);
 }
 
 TEST_F(ClipTest, ClicksLandOnTheirFrames) {
