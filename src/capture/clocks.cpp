@@ -53,7 +53,9 @@ std::unique_ptr<SyncProbe> make_adjtimex_probe() {
 
 void record_set_detail(CaptureRecord& r, std::string_view detail) {
     const std::size_t n = std::min(detail.size(), sizeof r.detail - 1);
-    std::memcpy(r.detail, detail.data(), n);
+    if (n > 0) {  // an empty string_view may hold a null pointer, which memcpy must not get
+        std::memcpy(r.detail, detail.data(), n);
+    }
     r.detail[n] = '\0';
 }
 
