@@ -187,8 +187,9 @@ class CaptureLoop {
   private:
     bool run_session(const std::atomic<bool>& stop, const GrantedParams& granted);
     bool take_point(uint64_t session_frames_base);
-    // A record of this kind at the current session frame, stamped now.
+    // A random wait in [0, max_ns) before a timing point (max_ns > 0).
     int64_t next_dither(int64_t max_ns);
+    // A record of this kind at the current session frame, stamped now.
     CaptureRecord event(RecordKind kind) const;
     // A timing point from a status reading, at hardware position hw_frame (session frames).
     CaptureRecord point(const StatusReading& s, uint64_t hw_frame) const;

@@ -118,6 +118,9 @@ bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams
         static_cast<int64_t>(period) * kNsPerS / std::max<uint32_t>(1, p.rate_hz);
     const int64_t dither_ns = std::min(opt_.point_dither_ns, period_ns / 2);
     dither_state_ ^= static_cast<uint64_t>(monotonic_ns());
+    if (dither_state_ == 0) {
+        dither_state_ = 0x9e3779b97f4a7c15ULL;  // xorshift stays at 0 for ever
+    }
 
     while (!stop.load(std::memory_order_relaxed)) {
         const int64_t n = source_.read(buffer_.data(), period);
