@@ -15,8 +15,7 @@ using timemap_detail::XY;
 
 namespace timemap_detail {
 
-HullValue lower_hull_at(const std::vector<XY>& pts, double x0, std::vector<std::size_t>& hull) {
-    HullValue out;
+void build_lower_hull(const std::vector<XY>& pts, std::vector<std::size_t>& hull) {
     hull.clear();
     // Monotone chain, lower part: keep turning left (counter-clockwise).
     for (std::size_t i = 0; i < pts.size(); ++i) {
@@ -38,6 +37,11 @@ HullValue lower_hull_at(const std::vector<XY>& pts, double x0, std::vector<std::
         }
         hull.push_back(i);
     }
+}
+
+HullValue hull_value_at(const std::vector<XY>& pts, const std::vector<std::size_t>& hull,
+                        double x0) {
+    HullValue out;
     if (hull.size() < 2) {
         return out;
     }
@@ -54,8 +58,14 @@ HullValue lower_hull_at(const std::vector<XY>& pts, double x0, std::vector<std::
     out.value = a.y + out.slope * (x0 - a.x);
     out.left = hull[r - 1];
     out.right = hull[r];
+    out.vertex = r;
     out.ok = true;
     return out;
+}
+
+HullValue lower_hull_at(const std::vector<XY>& pts, double x0, std::vector<std::size_t>& hull) {
+    build_lower_hull(pts, hull);
+    return hull_value_at(pts, hull, x0);
 }
 
 }  // namespace timemap_detail
@@ -299,20 +309,27 @@ class SegmentFitter::Impl {
             pts_cached_lo_ = lo;
             pts_cached_c_ = c;
             fine_pts_ = pts_;
+            timemap_detail::build_lower_hull(fine_pts_, fine_hull_);  // shared by the group
         }
         const std::vector<XY>& pts = fine_pts_;
         if (pts.size() < 2 || xk < pts.front().x || xk > pts.back().x) {
             return;
         }
-        HullValue hv = timemap_detail::lower_hull_at(pts, xk, scratch_);
+        HullValue hv = timemap_detail::hull_value_at(pts, fine_hull_, xk);
         if (!hv.ok) {
             return;
         }
-        // How much the value rests on its two supporting points: the hull without them.
+        // How much the value rests on its two supporting points: the hull without them. That
+        // hull still passes through the vertices either side of the two (removing points only
+        // raises a lower hull, and those vertices are still points), so only the points between
+        // those vertices can shape it at xk.
         double spread = 0;
         if (pts.size() >= 6) {
+            const std::size_t from = hv.vertex >= 2 ? fine_hull_[hv.vertex - 2] : 0;
+            const std::size_t to =
+                hv.vertex + 1 < fine_hull_.size() ? fine_hull_[hv.vertex + 1] : pts.size() - 1;
             pts_.clear();
-            for (std::size_t i = 0; i < pts.size(); ++i) {
+            for (std::size_t i = from; i <= to; ++i) {
                 if (i != hv.left && i != hv.right) {
                     pts_.push_back(pts[i]);
                 }
@@ -481,6 +498,7 @@ class SegmentFitter::Impl {
     double pts_cached_lo_ = -1, pts_cached_c_ = 0;
     std::vector<double> coarse_x_, coarse_y_;
     std::vector<std::size_t> scratch_;
+    std::vector<std::size_t> fine_hull_;  // lower hull of fine_pts_
     std::vector<double> knot_xs_, knot_ys_, knot_spread_;
     std::vector<uint32_t> trace_n_;
     std::vector<double> trace_rms_, trace_max_;

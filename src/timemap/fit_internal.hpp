@@ -24,8 +24,14 @@ struct HullValue {
     double slope = 0;
     std::size_t left = 0;
     std::size_t right = 0;
+    std::size_t vertex = 0;  // position of `right` among the hull's vertices
     bool ok = false;
 };
+// The lower convex hull of points sorted by x, as indices into pts (monotone chain).
+void build_lower_hull(const std::vector<XY>& pts, std::vector<std::size_t>& hull);
+// The hull's edge over x0 (the first or last edge outside the points), its value there.
+HullValue hull_value_at(const std::vector<XY>& pts, const std::vector<std::size_t>& hull,
+                        double x0);
 HullValue lower_hull_at(const std::vector<XY>& pts, double x0, std::vector<std::size_t>& scratch);
 
 // Stage 2: UTC - raw over the segment, from every used point, with steps and sync state.
