@@ -48,9 +48,6 @@ void require_streams(const Archive& a, const std::vector<std::string>& names);
 std::optional<int64_t> parse_utc(std::string_view text);
 std::string format_duration(double seconds);  // "2 d 03:04:05", "12.5 s"
 
-// JSON string literal with escapes.
-std::string json_str(std::string_view s);
-
 int cmd_fit(const GlobalOptions& g, const std::filesystem::path& archive, const std::string& stream,
             bool json);
 int cmd_when(const GlobalOptions& g, const std::filesystem::path& file, uint64_t sample, bool json);

@@ -6,6 +6,7 @@
 #include "cli.hpp"
 #include "cmd_io.hpp"
 #include "framestamp/clip.hpp"
+#include "framestamp/json.hpp"
 #include "framestamp/utc.hpp"
 
 namespace framestamp::cli {
@@ -51,7 +52,7 @@ int cmd_extract(const GlobalOptions& g, const ExtractArgs& args) {
         const ExtractResult& r = results[i];
         std::string notes;
         for (const std::string& n : r.notes) {
-            notes += (notes.empty() ? "" : ",") + json_str(n);
+            notes += (notes.empty() ? "" : ",") + json_string(n);
         }
         if (args.json) {
             out += fmt::format(
@@ -59,9 +60,9 @@ int cmd_extract(const GlobalOptions& g, const ExtractArgs& args) {
                 "\"rate_hz\":{},\"channels\":{},\"session\":{},\"first_session_frame\":{},"
                 "\"first_sample_utc\":{},\"first_sample_utc_ns\":{},\"uncertainty_ns\":{},"
                 "\"resampled\":{},\"notes\":[{}]}}",
-                i ? "," : "", json_str(r.stream), json_str(r.output.string()), r.frames,
-                r.zero_frames, r.rate_hz, r.channels, json_str(r.session), r.first_session_frame,
-                json_str(utc_iso_ns(r.first_sample_utc_ns)), r.first_sample_utc_ns,
+                i ? "," : "", json_string(r.stream), json_string(r.output.string()), r.frames,
+                r.zero_frames, r.rate_hz, r.channels, json_string(r.session), r.first_session_frame,
+                json_string(utc_iso_ns(r.first_sample_utc_ns)), r.first_sample_utc_ns,
                 r.uncertainty_ns, r.resampled ? "true" : "false", notes);
         } else {
             out += fmt::format(

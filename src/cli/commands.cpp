@@ -8,6 +8,7 @@
 
 #include "cli.hpp"
 #include "framestamp/archive_verify.hpp"
+#include "framestamp/json.hpp"
 #include "framestamp/utc.hpp"
 
 namespace framestamp::cli {
@@ -57,7 +58,8 @@ int cmd_fit(const GlobalOptions& g, const std::filesystem::path& root, const std
             }
         }
     });
-    std::string out = json ? "{\"archive\":" + json_str(a.root().string()) + ",\"segments\":[" : "";
+    std::string out =
+        json ? "{\"archive\":" + json_string(a.root().string()) + ",\"segments\":[" : "";
     if (!json) {
         out += fmt::format("{:<10} {:<24} {:>14} {:>9} {:>11} {:>20} {:>10} {:>10} {:>9}  {}\n",
                            "stream", "start (UTC)", "duration", "points", "mean ppm", "ppm range",
@@ -81,10 +83,10 @@ int cmd_fit(const GlobalOptions& g, const std::filesystem::path& root, const std
                 "\"max_ppm\":{:.4f},\"lateness_rms_ns\":{:.0f},\"lateness_max_ns\":{:.0f},"
                 "\"uncertainty_ns\":{},\"clock_steps\":{},\"unsynced_s\":{:.1f},"
                 "\"slewing_s\":{:.1f},\"bridged_s\":{:.1f}}}",
-                first ? "" : ",", json_str(s.stream), json_str(s.session), json_str(s.starts_with),
-                s.first_frame, s.end_frame, s.rate_hz,
-                m.empty() ? "null" : json_str(utc_iso_ns(m.first_utc_ns())),
-                m.empty() ? "null" : json_str(utc_iso_ns(m.end_utc_ns())), dur_s, st.points,
+                first ? "" : ",", json_string(s.stream), json_string(s.session),
+                json_string(s.starts_with), s.first_frame, s.end_frame, s.rate_hz,
+                m.empty() ? "null" : json_string(utc_iso_ns(m.first_utc_ns())),
+                m.empty() ? "null" : json_string(utc_iso_ns(m.end_utc_ns())), dur_s, st.points,
                 st.points_used, st.mean_ppm, st.min_ppm, st.max_ppm, st.lateness_rms_ns,
                 st.lateness_max_ns, st.uncertainty_ns, st.clock_steps, st.unsynced_s, st.slewing_s,
                 st.bridged_s);
@@ -191,9 +193,9 @@ int cmd_when(const GlobalOptions& g, const std::filesystem::path& file, uint64_t
             "{\"file\":%s,\"sample\":%llu,\"stream\":%s,\"session\":%s,\"session_frame\":%llu,"
             "\"utc\":%s,\"utc_ns\":%lld,\"utc_frac_ns\":%.3f,\"fit_uncertainty_ns\":%lld,"
             "\"clock_uncertainty_ns\":%lld,\"synced\":%s,\"bridged\":%s,\"extrapolated\":%s}\n",
-            json_str(file.string()).c_str(), static_cast<unsigned long long>(sample),
-            json_str(c.stream).c_str(), json_str(c.session).c_str(),
-            static_cast<unsigned long long>(frame), json_str(utc_text(te)).c_str(),
+            json_string(file.string()).c_str(), static_cast<unsigned long long>(sample),
+            json_string(c.stream).c_str(), json_string(c.session).c_str(),
+            static_cast<unsigned long long>(frame), json_string(utc_text(te)).c_str(),
             static_cast<long long>(te.utc_ns), te.utc_frac_ns,
             static_cast<long long>(te.fit_uncertainty_ns),
             static_cast<long long>(te.clock_uncertainty_ns), te.synced ? "true" : "false",
@@ -239,9 +241,10 @@ int cmd_locate(const GlobalOptions& g, const std::filesystem::path& root, const 
                 "{}{{\"stream\":{},\"file\":{},\"sample\":{},\"session\":{},\"session_frame\":{},"
                 "\"frac\":{:.6f},\"sample_utc\":{},\"fit_uncertainty_ns\":{},"
                 "\"clock_uncertainty_ns\":{},\"synced\":{}}}",
-                i ? "," : "", json_str(c.stream), json_str(c.audio_path.string()), l.sample,
-                json_str(c.session), l.session_frame, l.frac, json_str(utc_iso_ns(l.at.utc_ns)),
-                l.at.fit_uncertainty_ns, l.at.clock_uncertainty_ns, l.at.synced ? "true" : "false");
+                i ? "," : "", json_string(c.stream), json_string(c.audio_path.string()), l.sample,
+                json_string(c.session), l.session_frame, l.frac,
+                json_string(utc_iso_ns(l.at.utc_ns)), l.at.fit_uncertainty_ns,
+                l.at.clock_uncertainty_ns, l.at.synced ? "true" : "false");
         } else {
             out +=
                 fmt::format("{}\t{}\tsample {}\t(session {} frame {}{:+.3f}; sample at {} ± {})\n",

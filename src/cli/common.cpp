@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "cli.hpp"
+#include "framestamp/json.hpp"
 
 namespace framestamp::cli {
 
@@ -122,37 +123,6 @@ std::string format_duration(double seconds) {
     std::string hms =
         fmt::format("{:02}:{:02}:{:02}", total % 86400 / 3600, total % 3600 / 60, total % 60);
     return days > 0 ? fmt::format("{} d {}", days, hms) : hms;
-}
-
-std::string json_str(std::string_view s) {
-    std::string out = "\"";
-    for (char c : s) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-                } else {
-                    out += c;
-                }
-        }
-    }
-    out += '"';
-    return out;
 }
 
 void require_streams(const Archive& a, const std::vector<std::string>& names) {
