@@ -20,6 +20,7 @@
 #include "framestamp/recorder.hpp"
 #include "framestamp/timing_log.hpp"
 #include "framestamp/utc.hpp"
+#include "test_support.hpp"
 
 namespace fs_test {
 
@@ -27,8 +28,7 @@ namespace fsys = std::filesystem;
 using namespace framestamp;
 
 inline uint64_t test_seed() {
-    const char* env = std::getenv("FS_TEST_SEED");
-    return env != nullptr ? std::strtoull(env, nullptr, 10) : 20261124;
+    return fstest::test_seed(20261124);
 }
 
 // As framestampd names chunks.
