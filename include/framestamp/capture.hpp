@@ -4,6 +4,7 @@
 // (wrapping) pointers; times are int64_t ns.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -213,6 +214,11 @@ class CaptureLoop {
     uint64_t read_since_start_ = 0;
     std::optional<CaptureRecord> last_point_;
     std::optional<CaptureRecord> first_point_;  // first point since the last start
+    // The last few points since the last start: an overrun's position estimate takes the least
+    // late of them, not whatever lateness the very last one happened to have.
+    static constexpr std::size_t kRecentPoints = 16;
+    std::array<CaptureRecord, kRecentPoints> recent_points_{};
+    std::size_t recent_count_ = 0;
     int64_t next_point_mono_ns_ = 0;
     uint64_t dither_state_ = 0x9e3779b97f4a7c15ULL;  // xorshift state of the point dither
     int64_t next_sync_mono_ns_ = 0;

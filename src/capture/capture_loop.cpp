@@ -78,6 +78,7 @@ void CaptureLoop::run(const std::atomic<bool>& stop) {
         read_since_start_ = 0;
         last_point_.reset();
         first_point_.reset();
+        recent_count_ = 0;
         pending_drop_frames_ = 0;
         next_point_mono_ns_ = 0;
         next_sync_mono_ns_ = 0;
@@ -215,12 +216,15 @@ bool CaptureLoop::take_point(uint64_t stream_base) {
             spdlog::warn("clock step of {:.6f} s seen between timing points",
                          static_cast<double>(step) * 1e-9);
             first_point_.reset();  // the rate estimate must not span the step
+            recent_count_ = 0;
         }
     }
     if (!first_point_) {
         first_point_ = pt;
     }
     last_point_ = pt;
+    recent_points_[recent_count_ % kRecentPoints] = pt;
+    ++recent_count_;
     if (pending_drop_frames_ == 0) {
         sink_.push_record(pt);  // a full record queue drops points, never audio or events
     }
@@ -255,8 +259,20 @@ void CaptureLoop::handle_overrun(const std::atomic<bool>& stop) {
             rate = static_cast<double>(last.hw_frame - first_point_->hw_frame) * 1e9 /
                    static_cast<double>(last.realtime_ns - first_point_->realtime_ns);
         }
-        const double hw_now =
+        // Each point's pointer reading is late by up to a pointer step plus its read latency,
+        // never early, so the best projection of where the card is now is the largest one.
+        const auto project = [&](const CaptureRecord& p) {
+            return static_cast<double>(p.hw_frame) +
+                   static_cast<double>(s.realtime_ns - p.realtime_ns) * rate * 1e-9;
+        };
+        double hw_now =
             static_cast<double>(last.hw_frame) + static_cast<double>(elapsed_ns) * rate * 1e-9;
+        if (std::llabs(step) <= opt_.clock_step_threshold_ns) {
+            const std::size_t n = std::min(recent_count_, kRecentPoints);
+            for (std::size_t i = 0; i < n; ++i) {
+                hw_now = std::max(hw_now, project(recent_points_[i]));
+            }
+        }
         // Frame 0 of the restarted stream was captured `avail` frames ago.
         const double restart_frame = hw_now - static_cast<double>(s.avail_frames);
         lost = std::max<int64_t>(
@@ -286,11 +302,14 @@ void CaptureLoop::handle_overrun(const std::atomic<bool>& stop) {
     stream_base_ = session_frames_;
     read_since_start_ = 0;
     first_point_.reset();
+    recent_count_ = 0;
     if (have_status) {
         // The first point of the restarted stream, so the fit has both sides of the gap.
         const CaptureRecord pt = point(s, stream_base_ + s.avail_frames);
         first_point_ = pt;
         last_point_ = pt;
+        recent_points_[0] = pt;
+        recent_count_ = 1;
         sink_.push_record(pt);
     } else {
         last_point_.reset();

@@ -205,7 +205,10 @@ streams:
 }
 
 // A stall longer than the buffer overruns the card: the lost frames are counted from the
-// timestamps to within one pointer step, filled with silence, and the index keeps tracking.
+// timestamps, filled with silence, and the index keeps tracking. The count's error is the
+// lateness of the one status reading after the restart (up to a pointer step, 48 frames here,
+// plus that reading's scheduling delay on a loaded machine) less the lateness of the best point
+// before the stall (nearly none): allow two steps.
 TEST(Daemon, OverrunIsAccountedAndFilled) {
     DaemonRun run;
     run.define_card("card_ovr",
@@ -243,7 +246,7 @@ streams:
     const int64_t true_lost = starts[1].card_frame - (starts[0].card_frame + at);
     std::printf("overrun: %lld frames filled, %lld truly lost\n", static_cast<long long>(filled),
                 static_cast<long long>(true_lost));
-    EXPECT_NEAR(static_cast<double>(filled), static_cast<double>(true_lost), 48.0);
+    EXPECT_NEAR(static_cast<double>(filled), static_cast<double>(true_lost), 96.0);
     // Before the gap, the card's frames; in it, silence; after it, the card's frames again at
     // (nearly) their true index.
     EXPECT_EQ(counter_at(a, at - 1), static_cast<uint32_t>(starts[0].card_frame + at - 1));
@@ -254,7 +257,7 @@ streams:
     const auto after = static_cast<int64_t>(counter_at(a, at + filled));
     EXPECT_EQ(after, starts[1].card_frame);
     EXPECT_NEAR(static_cast<double>(after - starts[0].card_frame), static_cast<double>(at + filled),
-                48.0);
+                96.0);
 }
 
 // Unplugging closes the chunk cleanly; plugging back in starts a new session.
