@@ -21,14 +21,31 @@ struct SimClockPiece {
     bool synced = true;
 };
 
+// How the simulated hardware position moves.
+enum class SimPointer {
+    frames,  // in steps of granularity_s of audio, at the card's own clock (PCI, BATCH periods)
+    usb,     // at host USB times, every urb_s of true time: the frames captured by then (44/45
+             // frames per 1 ms at 44.1 kHz), as snd-usb-audio moves hw_ptr per completed URB
+};
+
 struct SimParams {
     uint32_t rate_hz = 48000;
     double ppm = 50.0;        // card's mean rate error: +ppm = more frames per true second
     double wander_ppm = 0.0;  // amplitude of a sinusoidal wander of the rate
     double wander_period_s = 3600.0;
-    double wander_phase = 0.0;      // radians
-    double granularity_s = 0.001;   // the position moves in steps of this much audio
-    double latency_max_s = 0.0;     // extra latency, uniform in [0, latency_max_s), on...
+    double wander_phase = 0.0;     // radians
+    double granularity_s = 0.001;  // the position moves in steps of this much audio
+    SimPointer pointer = SimPointer::frames;
+    double urb_s = 0.001;  // SimPointer::usb: time between position steps
+    // Completion latency: each step becomes visible this long after it happened (exponential with
+    // this mean), or with completion_tail_prob uniform in [0, completion_tail_s) (an interrupt
+    // held up by another); steps become visible in order.
+    double completion_mean_s = 0.0;
+    double completion_tail_prob = 0.0;
+    double completion_tail_s = 0.003;
+    // Scheduling delay between the pointer read and the timestamp: the position read is the one
+    // visible latency ago, uniform in [0, latency_max_s), on...
+    double latency_max_s = 0.0;
     double latency_fraction = 1.0;  // ...this fraction of the points (the rest get none)
     double points_per_s = 8.0;
     double read_jitter_s = 0.002;  // reads at k/points_per_s + uniform [0, jitter)
@@ -65,12 +82,18 @@ class SimCard {
 
   private:
     const SimClockPiece* piece_at(double t_s) const;
+    // Position (frames after start_frame) visible to a pointer read at true time t.
+    double visible_position(double t_s) const;
+    double step_time(int64_t k) const;      // true time of position step k
+    double step_position(int64_t k) const;  // position after step k
+    double completion_of(int64_t k) const;  // completion latency of step k (deterministic)
 
     SimParams p_;
     std::mt19937_64 rng_;
     uint64_t k_ = 0;  // index of the next read
     double next_sync_s_ = 0;
     double last_point_s_ = 0;
+    double last_pos_ = 0;
 };
 
 }  // namespace framestamp

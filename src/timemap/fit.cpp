@@ -9,6 +9,8 @@
 
 namespace framestamp {
 
+using timemap_detail::EnvelopeSample;
+using timemap_detail::EnvelopeSet;
 using timemap_detail::HullValue;
 using timemap_detail::OffsetTrack;
 using timemap_detail::XY;
@@ -68,6 +70,74 @@ HullValue lower_hull_at(const std::vector<XY>& pts, double x0, std::vector<std::
     return hull_value_at(pts, hull, x0);
 }
 
+namespace {
+
+// Which quarter a point belongs to: a hash of its position, so that the quarters are
+// independent random thinnings whatever the pattern of the reads.
+unsigned quarter_of(double x) {
+    auto z = static_cast<uint64_t>(static_cast<int64_t>(x)) * 0x9e3779b97f4a7c15ULL;
+    z ^= z >> 29;
+    z *= 0xbf58476d1ce4e5b9ULL;
+    z ^= z >> 32;
+    return static_cast<unsigned>(z & 3U);
+}
+
+constexpr unsigned kPairs[6][2] = {{0, 1}, {2, 3}, {0, 2}, {1, 3}, {0, 3}, {1, 2}};
+
+}  // namespace
+
+void EnvelopeSet::build(const std::vector<XY>& pts, std::size_t first, std::size_t last) {
+    full_.assign(pts.begin() + static_cast<std::ptrdiff_t>(first),
+                 pts.begin() + static_cast<std::ptrdiff_t>(last));
+    build_lower_hull(full_, full_hull_);
+    for (auto& v : sub_) {
+        v.clear();
+    }
+    for (const XY& q : full_) {
+        sub_[quarter_of(q.x)].push_back(q);
+    }
+    for (unsigned k = 0; k < 6; ++k) {
+        const auto& a = sub_[kPairs[k][0]];
+        const auto& b = sub_[kPairs[k][1]];
+        auto& out = sub_[4 + k];
+        out.resize(a.size() + b.size());
+        std::merge(a.begin(), a.end(), b.begin(), b.end(), out.begin(),
+                   [](const XY& l, const XY& r) { return l.x < r.x; });
+    }
+    for (unsigned k = 0; k < 10; ++k) {
+        build_lower_hull(sub_[k], sub_hull_[k]);
+    }
+}
+
+EnvelopeSample EnvelopeSet::at(double x) const {
+    EnvelopeSample out;
+    out.n = full_.size();
+    HullValue hv = hull_value_at(full_, full_hull_, x);
+    if (!hv.ok) {
+        return out;
+    }
+    out.value = hv.value;
+    out.slope = hv.slope;
+    out.ok = true;
+    double sum2 = 0;
+    unsigned n2 = 0;
+    for (unsigned k = 4; k < 10; ++k) {
+        HullValue sv = hull_value_at(sub_[k], sub_hull_[k], x);
+        // A thinning's envelope can only sit higher; one beyond its own points is not used.
+        if (!sv.ok || x < sub_[k].front().x || x > sub_[k].back().x) {
+            continue;
+        }
+        sum2 += std::max(0.0, sv.value - hv.value);
+        ++n2;
+    }
+    if (n2 < 3) {
+        out.ok = false;
+        return out;
+    }
+    out.d2 = sum2 / n2;
+    return out;
+}
+
 }  // namespace timemap_detail
 
 class SegmentFitter::Impl {
@@ -82,6 +152,7 @@ class SegmentFitter::Impl {
         h1_ = std::max(1.0, o.envelope_half_window_s * rate_hz);
         h2_ = std::max(h1_, o.long_window_half_s * rate_hz);
         hc_ = std::max(h1_, o.curvature_half_window_s * rate_hz);
+        hcs_ = std::max(h1_, 3 * o.envelope_half_window_s * rate_hz);
     }
 
     void add_point(const TimePoint& p) {
@@ -157,12 +228,42 @@ class SegmentFitter::Impl {
 
   private:
     static constexpr int kGroup = 3;  // fine knots per envelope window
+    // settle_knots() (docs/timing-model.md, "Uncertainty"). The lower envelope of N late reads
+    // sits above the truth by a bias that shrinks with N; the envelopes of random halves of the
+    // same reads sit higher than it by an excess d2 that measures that bias. Over the sweep of
+    // cards (tests/timemap), bias/d2 ran from 1.5 (lateness spread evenly from zero, as a
+    // fine pointer read at random instants) to 4.5 (lateness bunched away from zero, as a
+    // pointer read after a scheduling delay); 2 is taken off, and 9 d2 is the uncertainty: 7
+    // left 96 % coverage in the worst scenario over twelve seeds, 9 left 99 %.
+    static constexpr std::size_t kSmoothKnots = 5;  // d2 averaged over ±50 s of knots
+    static constexpr double kBiasPerExcess = 2.0;
+    static constexpr double kUncertaintyPerExcess = 9.0;
+    // Long and short windows disagreeing by more than this many times their combined bias
+    // corrections: wander bends the long one, and the short one is used.
+    static constexpr double kSwitch = 1.5;
+    static constexpr double kWanderShare = 0.25;  // of the disagreement, added when switching
+    static constexpr double kAgreeShare = 0.5;    // ...and when not
+    static constexpr double kFloorNs = 1000.0;    // the stamp's resolution, the raw window
+    static constexpr double kNoSubsetsNs = 1e6;   // too few points to measure the bias at all
+    // The end knots are carried along a chord up to H1/2 past the last settled knot, resting
+    // on reads from one side only: their uncertainty is this many times that knot's.
+    static constexpr double kEndGrowth = 3.0;
+
+    // What emit_fine learnt about one knot, for settle_knots().
+    struct KnotEstimate {
+        double vl = 0;                    // long-window envelope value (curvature restored)
+        double d2l = 0, d4l = 0;          // its half/quarter-subset excesses
+        double vs = 0, d2s = 0, d4s = 0;  // the same from the short window
+        double spread = 0;
+        bool long_ok = false, short_ok = false;
+    };
 
     // A short segment: two knots a half-span apart, on one line from every point.
     void short_segment_knots(double x_last) {
         knot_xs_.clear();
         knot_ys_.clear();
         knot_spread_.clear();
+        knot_est_.clear();
         if (x_last > 0) {
             // The one line under every point that is highest at the span's middle: the hull
             // edge there rests on the least-late reads inside the span, where a hull value
@@ -181,10 +282,27 @@ class SegmentFitter::Impl {
                     HullValue hv2 = timemap_detail::lower_hull_at(rest, x_last / 2, scratch_);
                     spread = hv2.ok ? hv2.value - hv.value : 0.0;
                 }
+                // The bias and uncertainty as for long segments (settle_knots()), from the
+                // envelopes of halves of these points; one correction for both knots, so that
+                // the slope stays that of the line.
+                short_env_.build(pts_, 0, pts_.size());
+                double d2 = 0;
+                int n_ok = 0;
+                for (double xs : {x_last / 4, x_last / 2, 3 * x_last / 4}) {
+                    const EnvelopeSample es = short_env_.at(xs);
+                    if (es.ok) {
+                        d2 += es.d2;
+                        ++n_ok;
+                    }
+                }
+                d2 = n_ok > 0 ? d2 / n_ok : 0.0;
                 for (double xk : {x_last / 4, 3 * x_last / 4}) {
+                    double y = hv.value + hv.slope * (xk - x_last / 2) - kBiasPerExcess * d2;
+                    double u = n_ok > 0 ? std::max(spread, kUncertaintyPerExcess * d2)
+                                        : std::max(spread, kNoSubsetsNs);
                     knot_xs_.push_back(xk);
-                    knot_ys_.push_back(hv.value + hv.slope * (xk - x_last / 2));
-                    knot_spread_.push_back(spread);
+                    knot_ys_.push_back(y);
+                    knot_spread_.push_back(std::max(u, kFloorNs));
                 }
                 // Every point's lateness above the line, for the stats (one trace interval).
                 double sum2 = 0, mx = 0;
@@ -247,10 +365,11 @@ class SegmentFitter::Impl {
 
     // Curvature (ns per frame^2) of the coarse envelope around x: a least-squares parabola
     // through the coarse knots within Hc.
-    double curvature_at(double x) const {
+    double curvature_at(double x) const { return curvature_at(x, hc_); }
+    double curvature_at(double x, double half) const {
         double n = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, t0 = 0, t1 = 0, t2 = 0;
-        auto lo = std::lower_bound(coarse_x_.begin(), coarse_x_.end(), x - hc_);
-        for (auto it = lo; it != coarse_x_.end() && *it <= x + hc_; ++it) {
+        auto lo = std::lower_bound(coarse_x_.begin(), coarse_x_.end(), x - half);
+        for (auto it = lo; it != coarse_x_.end() && *it <= x + half; ++it) {
             double u = (*it - x) / s_frames_;  // knot spacings: keeps the sums well scaled
             double v = coarse_y_[static_cast<std::size_t>(it - coarse_x_.begin())];
             double u2 = u * u;
@@ -310,6 +429,7 @@ class SegmentFitter::Impl {
             pts_cached_c_ = c;
             fine_pts_ = pts_;
             timemap_detail::build_lower_hull(fine_pts_, fine_hull_);  // shared by the group
+            long_env_.build(fine_pts_, 0, fine_pts_.size());
         }
         const std::vector<XY>& pts = fine_pts_;
         if (pts.size() < 2 || xk < pts.front().x || xk > pts.back().x) {
@@ -317,6 +437,9 @@ class SegmentFitter::Impl {
         }
         HullValue hv = timemap_detail::hull_value_at(pts, fine_hull_, xk);
         if (!hv.ok) {
+            return;
+        }
+        if (!knot_xs_.empty() && xk <= knot_xs_.back()) {
             return;
         }
         // How much the value rests on its two supporting points: the hull without them. That
@@ -339,14 +462,37 @@ class SegmentFitter::Impl {
                 spread = hv2.value - hv.value;
             }
         }
+        // The same knot from a short window around it, detrended by a curvature from a shorter
+        // stretch: less bent by fast wander, noisier. settle_knots() weighs the two.
+        KnotEstimate ke;
+        ke.spread = spread;
+        const EnvelopeSample el = long_env_.at(xk);
+        ke.long_ok = el.ok;
+        ke.d2l = el.d2;
+        double xs = xk;
+        if (!coarse_x_.empty()) {
+            double lo_s = coarse_x_.front() + hcs_;
+            double hi_s = coarse_x_.back() - hcs_;
+            xs = lo_s <= hi_s ? std::clamp(xk, lo_s, hi_s) : xk;
+        }
+        const double cs = curvature_at(xs, hcs_);
+        gather(xk - h1_, xk + h1_, cs, xk);
+        if (pts_.size() >= 8 && pts_.front().x < xk && pts_.back().x > xk) {
+            short_env_.build(pts_, 0, pts_.size());
+            const EnvelopeSample es = short_env_.at(xk);
+            if (es.ok) {
+                ke.short_ok = true;
+                ke.vs = es.value;
+                ke.d2s = es.d2;
+            }
+        }
         double d = xk - xc;
         double value = hv.value + c * d * d;
-        if (!knot_xs_.empty() && xk <= knot_xs_.back()) {
-            return;
-        }
+        ke.vl = value;
         knot_xs_.push_back(xk);
         knot_ys_.push_back(value);
         knot_spread_.push_back(spread);
+        knot_est_.push_back(ke);
         // Lateness of the points between the previous knot and this one, for the trace.
         if (knot_xs_.size() >= 2) {
             double x0 = knot_xs_[knot_xs_.size() - 2];
@@ -371,6 +517,63 @@ class SegmentFitter::Impl {
         }
     }
 
+    // Each knot's value and uncertainty from its long- and short-window envelopes: the bias
+    // each envelope's half-subset excess implies is taken off, and what is not known about it,
+    // with any disagreement between the two windows, is the uncertainty.
+    void settle_knots() {
+        const std::size_t n = knot_est_.size();
+        if (n == 0 || n != knot_xs_.size()) {
+            return;
+        }
+        // The subset excess of one knot is noisy; its neighbours share most of its reads.
+        auto smooth = [&](std::size_t i, bool lng) {
+            double sum = 0;
+            std::size_t cnt = 0;
+            std::size_t lo = i >= kSmoothKnots ? i - kSmoothKnots : 0;
+            std::size_t hi = std::min(n - 1, i + kSmoothKnots);
+            for (std::size_t j = lo; j <= hi; ++j) {
+                const KnotEstimate& e = knot_est_[j];
+                if (lng ? e.long_ok : e.short_ok) {
+                    sum += lng ? e.d2l : e.d2s;
+                    ++cnt;
+                }
+            }
+            const KnotEstimate& e = knot_est_[i];
+            double own = lng ? e.d2l : e.d2s;
+            return cnt ? sum / static_cast<double>(cnt) : own;
+        };
+        for (std::size_t i = 0; i < n; ++i) {
+            const KnotEstimate& e = knot_est_[i];
+            double value = knot_ys_[i];
+            double u = e.spread;
+            if (e.long_ok) {
+                const double bl = kBiasPerExcess * smooth(i, true);
+                const double vl = e.vl - bl;
+                value = vl;
+                u = std::max(u, kUncertaintyPerExcess * smooth(i, true));
+                if (e.short_ok) {
+                    const double bs = kBiasPerExcess * smooth(i, false);
+                    const double vs = e.vs - bs;
+                    const double diff = vl - vs;
+                    // The two agree within what their biases leave unknown: the long one,
+                    // resting on four times the reads, stands. They disagree: the long window
+                    // is bent by wander its curvature does not follow; the short one stands,
+                    // and a share of the disagreement is what wander may leave in it too.
+                    const double noise = kSwitch * std::hypot(bl, bs);
+                    if (std::abs(diff) > noise) {
+                        value = vs;
+                        u = std::max(e.spread, kUncertaintyPerExcess * smooth(i, false)) +
+                            kWanderShare * std::abs(diff);
+                    } else {
+                        u += kAgreeShare * std::abs(diff);
+                    }
+                }
+            }
+            knot_ys_[i] = value;
+            knot_spread_[i] = std::max(u, kFloorNs);
+        }
+    }
+
     // The envelope cannot be trusted right at the ends of the points (few reads on one side), so
     // the ends get knots carried along the chord of the last minute of knots.
     void add_end_knots() {
@@ -386,7 +589,7 @@ class SegmentFitter::Impl {
             double slope = (knot_ys_[n - 1] - knot_ys_[j]) / (knot_xs_[n - 1] - knot_xs_[j]);
             knot_xs_.push_back(x_last);
             knot_ys_.push_back(knot_ys_[n - 1] + slope * (x_last - knot_xs_[n - 1]));
-            knot_spread_.push_back(2 * knot_spread_[n - 1]);
+            knot_spread_.push_back(kEndGrowth * knot_spread_[n - 1]);
         }
         if (knot_xs_.front() > 0) {
             double slope = (knot_ys_[reach] - knot_ys_[0]) / (knot_xs_[reach] - knot_xs_[0]);
@@ -398,7 +601,7 @@ class SegmentFitter::Impl {
                 v.swap(out);
             };
             double y0 = knot_ys_[0] - slope * knot_xs_[0];
-            double spread0 = 2 * knot_spread_[0];
+            double spread0 = kEndGrowth * knot_spread_[0];
             prepend(knot_xs_, 0.0);
             prepend(knot_ys_, y0);
             prepend(knot_spread_, spread0);
@@ -406,6 +609,7 @@ class SegmentFitter::Impl {
     }
 
     void build_raw_knots() {
+        settle_knots();
         add_end_knots();
         auto& rk = model_.raw_knots;
         rk.clear();
@@ -492,7 +696,7 @@ class SegmentFitter::Impl {
     uint64_t last_frame_ = 0;
     double next_knot_x_ = 0;
     double next_coarse_x_ = 0;
-    double h1_ = 0, h2_ = 0, hc_ = 0;
+    double h1_ = 0, h2_ = 0, hc_ = 0, hcs_ = 0;
     std::deque<XY> window_;
     std::vector<XY> pts_, fine_pts_;
     double pts_cached_lo_ = -1, pts_cached_c_ = 0;
@@ -500,6 +704,8 @@ class SegmentFitter::Impl {
     std::vector<std::size_t> scratch_;
     std::vector<std::size_t> fine_hull_;  // lower hull of fine_pts_
     std::vector<double> knot_xs_, knot_ys_, knot_spread_;
+    std::vector<KnotEstimate> knot_est_;  // beside knot_xs_ from emit_fine (empty otherwise)
+    timemap_detail::EnvelopeSet long_env_, short_env_;
     std::vector<uint32_t> trace_n_;
     std::vector<double> trace_rms_, trace_max_;
     double late_sum2_ = 0;

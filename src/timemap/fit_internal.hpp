@@ -34,6 +34,34 @@ HullValue hull_value_at(const std::vector<XY>& pts, const std::vector<std::size_
                         double x0);
 HullValue lower_hull_at(const std::vector<XY>& pts, double x0, std::vector<std::size_t>& scratch);
 
+// How far a lower envelope of late points may sit above the truth, measured from the points
+// themselves: the envelope of a random half of them rests on fewer prompt reads and sits higher,
+// by an excess that scales with the full envelope's own bias (docs/timing-model.md,
+// "Uncertainty"). The six halves are the pairs of four hashed quarters. Built once over a
+// window, evaluated at several x.
+struct EnvelopeSample {
+    double value = 0;   // the full envelope at x
+    double slope = 0;   // its edge's slope there
+    double d2 = 0;      // mean excess of the half-subset envelopes over it
+    std::size_t n = 0;  // points in the window
+    bool ok = false;
+};
+class EnvelopeSet {
+  public:
+    // pts[first, last) sorted by x.
+    void build(const std::vector<XY>& pts, std::size_t first, std::size_t last);
+    EnvelopeSample at(double x) const;
+    std::size_t size() const { return full_.size(); }
+    double x_front() const { return full_.front().x; }
+    double x_back() const { return full_.back().x; }
+
+  private:
+    std::vector<XY> full_;
+    std::vector<std::size_t> full_hull_;
+    std::vector<XY> sub_[10];  // four quarters, then the six halves they pair into
+    std::vector<std::size_t> sub_hull_[10];
+};
+
 // Stage 2: UTC - raw over the segment, from every used point, with steps and sync state.
 class OffsetTrack {
   public:

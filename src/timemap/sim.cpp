@@ -1,4 +1,5 @@
 // The simulated card and clocks of timemap_sim.hpp.
+#include <algorithm>
 #include <cmath>
 
 #include "framestamp/timemap_sim.hpp"
@@ -74,6 +75,78 @@ bool SimCard::synced_at(double t_s) const {
     return piece == nullptr || piece->synced;
 }
 
+double SimCard::step_time(int64_t k) const {
+    if (p_.pointer == SimPointer::usb) {
+        return static_cast<double>(k) * p_.urb_s;
+    }
+    double granule = std::max(1.0, std::round(p_.granularity_s * p_.rate_hz));
+    return time_of_frame(static_cast<double>(p_.start_frame) + static_cast<double>(k) * granule);
+}
+
+double SimCard::step_position(int64_t k) const {
+    if (p_.pointer == SimPointer::usb) {
+        return std::floor(frames_at(step_time(k)) - static_cast<double>(p_.start_frame));
+    }
+    double granule = std::max(1.0, std::round(p_.granularity_s * p_.rate_hz));
+    return static_cast<double>(k) * granule;
+}
+
+double SimCard::completion_of(int64_t k) const {
+    if (p_.completion_mean_s <= 0 && p_.completion_tail_prob <= 0) {
+        return 0.0;
+    }
+    // splitmix64 of (seed, k): the same step always has the same latency.
+    uint64_t z = p_.seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(k) * 0xbf58476d1ce4e5b9ULL;
+    auto next = [&z] {
+        z += 0x9e3779b97f4a7c15ULL;
+        uint64_t x = z;
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+        x ^= x >> 31;
+        return static_cast<double>(x >> 11) * 0x1.0p-53;
+    };
+    double u1 = next();
+    double u2 = next();
+    if (u1 < p_.completion_tail_prob) {
+        return u2 * p_.completion_tail_s;
+    }
+    return std::min(-p_.completion_mean_s * std::log1p(-u2), 20 * p_.completion_mean_s);
+}
+
+double SimCard::visible_position(double t) const {
+    // The latest step that has happened by t, then back to the latest one whose completion (and
+    // every earlier one's) is in by t.
+    int64_t k0 = 0;
+    double step_dt = 0;
+    if (p_.pointer == SimPointer::usb) {
+        k0 = static_cast<int64_t>(std::floor(t / p_.urb_s));
+        step_dt = p_.urb_s;
+    } else {
+        double granule = std::max(1.0, std::round(p_.granularity_s * p_.rate_hz));
+        k0 = static_cast<int64_t>(
+            std::floor((frames_at(t) - static_cast<double>(p_.start_frame)) / granule));
+        step_dt = granule / p_.rate_hz;
+    }
+    if (k0 < 0) {
+        return 0.0;
+    }
+    double max_c = std::max(20 * p_.completion_mean_s,
+                            p_.completion_tail_prob > 0 ? p_.completion_tail_s : 0.0);
+    if (max_c <= 0) {
+        return step_position(k0);
+    }
+    int64_t back = static_cast<int64_t>(std::ceil(max_c / step_dt)) + 1;
+    int64_t k = std::max<int64_t>(0, k0 - back);
+    int64_t visible = k - 1;
+    for (; k <= k0; ++k) {
+        if (step_time(k) + completion_of(k) > t) {
+            break;
+        }
+        visible = k;
+    }
+    return visible < 0 ? 0.0 : step_position(visible);
+}
+
 TimePoint SimCard::next_point() {
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     double t = static_cast<double>(k_) / p_.points_per_s + p_.read_jitter_s * unit(rng_);
@@ -82,11 +155,10 @@ TimePoint SimCard::next_point() {
     if (p_.latency_max_s > 0 && unit(rng_) < p_.latency_fraction) {
         latency = p_.latency_max_s * unit(rng_);
     }
-    // The hardware position moves in whole granules of audio and what is read reflects the
-    // position `latency` ago: it is never ahead of the truth.
-    double granule = std::max(1.0, std::round(p_.granularity_s * p_.rate_hz));
-    double captured = frames_at(std::max(0.0, t - latency)) - static_cast<double>(p_.start_frame);
-    double pos = std::floor(captured / granule) * granule;
+    // The hardware position moves in steps and what is read reflects the position `latency`
+    // ago: it is never ahead of the truth.
+    double pos = std::max(last_pos_, visible_position(std::max(0.0, t - latency)));
+    last_pos_ = pos;
     TimePoint tp;
     tp.frame = p_.start_frame + static_cast<uint64_t>(std::max(0.0, pos));
     tp.realtime_ns = realtime_ns_at(t);

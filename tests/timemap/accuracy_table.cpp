@@ -10,7 +10,11 @@ int main(int argc, char** argv) {
         "| scenario | minutes | points | RMS µs | max µs | RMS µs (inner) | max µs (inner) | "
         "mean µs | within ± | mean ppm |\n");
     std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    const char* only = argc > 2 ? argv[2] : nullptr;  // a scenario name's substring
     for (const auto& sc : fsacc::sweep(seed)) {
+        if (only != nullptr && sc.name.find(only) == std::string::npos) {
+            continue;
+        }
         fsacc::Errors e = fsacc::evaluate(sc);
         std::printf("| %s | %.0f | %llu | %.2f | %.2f | %.2f | %.2f | %+.2f | %.0f %% | %.2f |\n",
                     sc.name.c_str(), sc.duration_s / 60, static_cast<unsigned long long>(e.points),

@@ -50,7 +50,8 @@ double error_ns(const Fitted& f, uint64_t frame) {
 
 }  // namespace
 
-// The table of docs/accuracy.md, asserted for three seeds per scenario.
+// The table of docs/accuracy.md, asserted for three seeds per scenario (the limits were set from
+// eighteen other seeds; docs/accuracy.md).
 TEST(TimemapAccuracy, SweepStaysWithinLimits) {
     for (uint64_t k = 0; k < 3; ++k) {
         uint64_t seed = test_seed() * 1000 + k;
@@ -60,7 +61,19 @@ TEST(TimemapAccuracy, SweepStaysWithinLimits) {
             EXPECT_LE(e.inner_rms_us, sc.limit_rms_us);
             EXPECT_LE(e.inner_max_us, sc.limit_max_us);
             EXPECT_LE(e.max_us, sc.limit_edge_max_us);
-            EXPECT_NEAR(e.stats.mean_ppm, sc.sim.ppm, sc.limit_rms_us > 10 ? 0.5 : 0.2);
+            // Every printed time's ± holds at least 95 % of the time (the brief's promise).
+            EXPECT_GE(e.covered, 0.95);
+            // A short segment's rate is only as good as its end errors over its length.
+            const double ppm_tol = sc.duration_s < 120    ? 2 * sc.limit_edge_max_us / sc.duration_s
+                                   : sc.limit_rms_us > 10 ? 0.5
+                                                          : 0.2;
+            // Against the card's true mean over the segment: wander need not average out.
+            const framestamp::SimCard card(sc.sim);
+            const double true_ppm = ((card.frames_at(sc.duration_s) - card.frames_at(0)) /
+                                         (sc.sim.rate_hz * sc.duration_s) -
+                                     1.0) *
+                                    1e6;
+            EXPECT_NEAR(e.stats.mean_ppm, true_ppm, ppm_tol);
             // Slews are found where the clock was slewed, and nowhere else.
             bool slewed = std::any_of(sc.sim.clock.begin(), sc.sim.clock.end(),
                                       [](const framestamp::SimClockPiece& c) {
