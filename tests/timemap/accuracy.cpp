@@ -44,6 +44,7 @@ Errors evaluate(const Scenario& sc, uint64_t samples) {
     }
     double sum2 = 0, sum = 0;
     uint64_t covered = 0;
+    double u_sum = 0;
     double inner_sum2 = 0;
     uint64_t inner_n = 0;
     for (uint64_t i = 0; i < samples; ++i) {
@@ -63,6 +64,7 @@ Errors evaluate(const Scenario& sc, uint64_t samples) {
             e.max_us = std::abs(err_ns) * 1e-3;
             e.max_at_s = (static_cast<double>(f - sc.sim.start_frame)) / sc.sim.rate_hz;
         }
+        u_sum += static_cast<double>(te.uncertainty_ns());
         if (std::abs(err_ns) <= static_cast<double>(te.uncertainty_ns())) {
             ++covered;
         }
@@ -72,6 +74,7 @@ Errors evaluate(const Scenario& sc, uint64_t samples) {
     e.rms_us = std::sqrt(sum2 / static_cast<double>(samples)) * 1e-3;
     e.mean_us = sum / static_cast<double>(samples) * 1e-3;
     e.covered = static_cast<double>(covered) / static_cast<double>(samples);
+    e.mean_uncertainty_us = u_sum / static_cast<double>(samples) * 1e-3;
     return e;
 }
 

@@ -30,8 +30,9 @@ struct Errors {
     // has reads on both sides.
     double inner_rms_us = 0;
     double inner_max_us = 0;
-    double mean_us = 0;  // signed: + means the model says later than the truth
-    double covered = 0;  // fraction of |error| <= reported uncertainty (fit + clock)
+    double mean_us = 0;              // signed: + means the model says later than the truth
+    double covered = 0;              // fraction of |error| <= reported uncertainty (fit + clock)
+    double mean_uncertainty_us = 0;  // the reported uncertainty, averaged over the samples
     uint64_t points = 0;
     uint64_t samples = 0;
     framestamp::SegmentStats stats;
