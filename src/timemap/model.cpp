@@ -99,8 +99,9 @@ TimeEstimate SegmentModel::frame_to_utc(uint64_t frame, double frac) const {
         te.utc_ns += 1;
         te.utc_frac_ns -= 1.0;
     }
-    // Fit uncertainty: the nearer knot's, growing at 1 ppm beyond the knots' span.
-    double u = (frame - a.frame) <= (b.frame - frame) ? a.uncertainty_ns : b.uncertainty_ns;
+    // Fit uncertainty: the larger of the two knots' (the line between them is no better than
+    // either end), growing at 1 ppm beyond the knots' span.
+    double u = std::max(a.uncertainty_ns, b.uncertainty_ns);
     const RawKnot& first = raw_knots.front();
     const RawKnot& last = raw_knots.back();
     if (frame < first.frame || frame > last.frame) {

@@ -138,6 +138,11 @@ streams:
                         w.out.substr(w.out.find("\"utc\"") + 7, 30).c_str(), err_us, map_us);
                     worst_map_us = std::max(worst_map_us, std::fabs(map_us));
                     EXPECT_LT(std::fabs(map_us), 10.0) << "the mapping itself: " << w.out;
+                    // ...and the ± `when` states holds the true error (the system clock is the
+                    // truth here, so only the fit's part counts).
+                    EXPECT_LE(std::fabs(map_us) * 1000.0,
+                              static_cast<double>(json_int(w.out, "fit_uncertainty_ns")))
+                        << w.out;
                 }
                 ++checked;
                 if (checked == 3) {
