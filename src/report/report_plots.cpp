@@ -74,12 +74,14 @@ int sync_rank(SyncState s) {
     return 1;
 }
 
+// A bridged knot carries both flags (its UTC is as good as synchronised time's, give or take the
+// bridge), so bridged must be asked first: the clock itself was not synchronised there.
 SyncState knot_state(const OffsetKnot& k) {
-    if ((k.flags & OffsetKnot::synced) != 0) {
-        return SyncState::synced;
-    }
     if ((k.flags & OffsetKnot::bridged) != 0) {
         return SyncState::bridged;
+    }
+    if ((k.flags & OffsetKnot::synced) != 0) {
+        return SyncState::synced;
     }
     return SyncState::unsynced;
 }
