@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "daemon_harness.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -197,6 +198,15 @@ streams:
                              q(run.dir().file("clip.wav"));
     EXPECT_EQ(framestamp(clip).status, 0);
     EXPECT_EQ(framestamp(clip).status, 73);
+    // The daemon's chunks and extract's clips name the program and its version once: the writers
+    // add "framestamp " to the bare version they are given.
+    for (const std::filesystem::path& p :
+         {audio.front(), std::filesystem::path(run.dir().file("clip.wav"))}) {
+        const std::string b = fstest::slurp(p);
+        EXPECT_NE(b.find(",T=framestamp " FRAMESTAMP_VERSION " from "), std::string::npos) << p;
+        EXPECT_NE(b.find("framestamp|Version: " FRAMESTAMP_VERSION "\n"), std::string::npos) << p;
+        EXPECT_EQ(b.find("framestamp framestamp"), std::string::npos) << p;
+    }
     EXPECT_EQ(framestamp(cache + " extract --archive " + q(run.data_dir()) + " --from @" +
                          std::to_string(located_second) + " --to @" +
                          std::to_string(located_second) + " -o " + q(run.dir().file("empty.wav")))
