@@ -517,6 +517,40 @@ TEST_F(ReportVerdict, UncertaintyIsPlottedAndTheLayoutFitsThePage) {
     EXPECT_NE(html.find("svg{display:block;margin:.2em 0;max-width:100%"), std::string::npos);
 }
 
+TEST(ReportVerdictLong, HundredTwentyDaysOfKnotsStaySmall) {
+    // A million raw knots: the uncertainty plot is thinned like the others, the worst survives.
+    const int64_t seconds = 120 * 86400;
+    const SegmentModel m = mapped_model({.t0 = kT0,
+                                         .seconds = seconds,
+                                         .worst_at_s = 60 * 86400 + 10,
+                                         .worst_fit_ns = 555'000,
+                                         .bridged_from_s = 30 * 86400,
+                                         .bridged_to_s = 30 * 86400 + 600});
+    ReportStream a{.name = "long"};
+    a.segments.push_back({.session = "s",
+                          .rate_hz = 48000,
+                          .end_frame = m.end_frame,
+                          .first_utc_ns = kT0,
+                          .end_utc_ns = kT0 + seconds * kS,
+                          .model = &m});
+    const std::string html = render_report_html({.streams = {a}}, {});
+    EXPECT_LT(html.size(), 3u * 1024 * 1024);
+    const std::size_t u = html.find("class=\"plot uncertainty\"");
+    ASSERT_NE(u, std::string::npos);
+    const std::string plot = html.substr(u, html.find("</svg>", u) - u);
+    for (const std::string key : {"class=\"s1\" d=\"", "class=\"s2\" d=\""}) {
+        const std::size_t b = plot.find(key);
+        ASSERT_NE(b, std::string::npos) << key;
+        const std::string d =
+            plot.substr(b + key.size(), plot.find('"', b + key.size()) - b - key.size());
+        EXPECT_LE(count(d, ","), 2002u) << key;
+        EXPECT_GT(count(d, ","), 500u) << key;
+    }
+    EXPECT_NE(paragraph(html, "id=\"verdict\"").find("worst uncertainty \u00b1 575 \u00b5s"),
+              std::string::npos)
+        << paragraph(html, "id=\"verdict\"");
+}
+
 TEST(ReportPlot, LogTicksAreDecades) {
     const report::ValueTicks t = report::log_ns_ticks(3000, 101'000);
     EXPECT_EQ(t.lo, 3);
