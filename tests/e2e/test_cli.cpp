@@ -177,6 +177,13 @@ streams:
                             q(run.dir().file("report.html")));
     EXPECT_EQ(rep.status, 0);
     EXPECT_GT(std::filesystem::file_size(run.dir().file("report.html")), 1000U);
+    // It opens with the verdict and plots the uncertainty of the fitted map.
+    const std::string html = fstest::slurp(run.dir().file("report.html"));
+    EXPECT_NE(html.find("id=\"verdict\"><b>Verdict</b>: "), std::string::npos);
+    EXPECT_NE(html.find("worst uncertainty \u00b1 "), std::string::npos);
+    const std::size_t plot = html.find("class=\"plot uncertainty\"");
+    ASSERT_NE(plot, std::string::npos);
+    EXPECT_LT(html.find("<path class=\"s2\"", plot), html.find("</svg>", plot));
 
     // Bad input: a UTC outside the recording, a file that is not in an archive, a bad time.
     EXPECT_EQ(
