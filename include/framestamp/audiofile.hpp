@@ -36,7 +36,8 @@ struct ChunkMetadata {
     std::string make;
     std::string model;
     std::string serial;
-    std::string software_version;  // framestamp's version
+    std::string
+        software_version;  // framestamp's bare version, "0.1.0": the writers add "framestamp "
 };
 
 // A failed file operation. The message names the operation and the file and ends with the

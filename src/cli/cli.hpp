@@ -45,7 +45,12 @@ void require_streams(const Archive& a, const std::vector<std::string>& names);
 
 // "2026-11-24T10:00:00.123456789Z" (also "+00:00", a space for the T, no zone = UTC, up to nine
 // fraction digits) or "@<ns since the epoch>". nullopt when malformed.
+// Leading and trailing whitespace (a CR from a CRLF line included) is ignored.
 std::optional<int64_t> parse_utc(std::string_view text);
+// `when`'s SAMPLE: a whole number from 0, surrounding whitespace ignored; anything else (a
+// negative number included) throws CliError(kExitUsage) naming what was given.
+uint64_t parse_sample(std::string_view text);
+std::string_view trim_space(std::string_view text);
 std::string format_duration(double seconds);  // "2 d 03:04:05", "12.5 s"
 
 int cmd_fit(const GlobalOptions& g, const std::filesystem::path& archive, const std::string& stream,

@@ -66,10 +66,10 @@ int cmd_extract(const GlobalOptions& g, const ExtractArgs& args) {
                 r.uncertainty_ns, r.resampled ? "true" : "false", notes);
         } else {
             out += fmt::format(
-                "{}: {} frames ({:.3f} s at {} Hz, {} ch){} from {} ± {:.1f} µs{}\n",
-                r.output.string(), r.frames, static_cast<double>(r.frames) / r.rate_hz, r.rate_hz,
-                r.channels, r.resampled ? ", resampled onto the UTC grid" : "",
-                utc_iso_ns(r.first_sample_utc_ns), r.uncertainty_ns * 1e-3,
+                "{}: {} frames ({:.3f} s at {} Hz, {} ch){} from {} ± {}{}\n", r.output.string(),
+                r.frames, static_cast<double>(r.frames) / r.rate_hz, r.rate_hz, r.channels,
+                r.resampled ? ", resampled onto the UTC grid" : "",
+                utc_iso_ns(r.first_sample_utc_ns), format_uncertainty(r.uncertainty_ns),
                 r.zero_frames ? fmt::format(", {} frames of gap filled with silence", r.zero_frames)
                               : std::string());
             for (const std::string& n : r.notes) {

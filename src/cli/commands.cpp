@@ -23,16 +23,8 @@ std::string us(double ns) {
     return fmt::format("{:.1f}", ns * 1e-3);
 }
 
-// An uncertainty in the unit that reads best: "3.7 µs", "1.25 ms", "16.0 s".
 std::string pm(int64_t ns) {
-    auto v = static_cast<double>(ns);
-    if (v >= 1e9) {
-        return fmt::format("{:.1f} s", v * 1e-9);
-    }
-    if (v >= 1e6) {
-        return fmt::format("{:.2f} ms", v * 1e-6);
-    }
-    return fmt::format("{:.1f} µs", v * 1e-3);
+    return format_uncertainty(ns);
 }
 
 std::string clock_state(const TimeEstimate& te) {

@@ -54,7 +54,45 @@ bool take_char(std::string_view& s, char c) {
 
 }  // namespace
 
+std::string_view trim_space(std::string_view s) {
+    auto space = [](char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+    };
+    while (!s.empty() && space(s.front())) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && space(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+uint64_t parse_sample(std::string_view text) {
+    const std::string_view s = trim_space(text);
+    if (!s.empty() && s.front() == '-') {
+        throw CliError(kExitUsage,
+                       fmt::format("SAMPLE must be a sample index from 0, not \"{}\"", s));
+    }
+    uint64_t v = 0;
+    const char* begin = s.data();
+    if (!s.empty() && s.front() == '+') {
+        ++begin;
+    }
+    auto [p, ec] = std::from_chars(begin, s.data() + s.size(), v);
+    if (s.empty() || ec == std::errc::invalid_argument || p != s.data() + s.size()) {
+        throw CliError(kExitUsage,
+                       fmt::format("SAMPLE must be a whole number (a sample index from 0), not "
+                                   "\"{}\"",
+                                   s));
+    }
+    if (ec == std::errc::result_out_of_range) {
+        throw CliError(kExitUsage, fmt::format("SAMPLE {} is too large", s));
+    }
+    return v;
+}
+
 std::optional<int64_t> parse_utc(std::string_view s) {
+    s = trim_space(s);  // a CRLF-terminated line from a script or a spreadsheet
     if (!s.empty() && s.front() == '@') {
         int64_t ns = 0;
         auto [p, ec] = std::from_chars(s.data() + 1, s.data() + s.size(), ns);

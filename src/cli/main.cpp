@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <string_view>
 
 #include "cli.hpp"
 #include "cmd_io.hpp"
@@ -11,6 +13,32 @@
 #endif
 
 using namespace framestamp::cli;
+
+namespace {
+
+// The first word on the command line that is neither an option nor an option's value, when it
+// names no subcommand (CLI11 itself only says "A subcommand is required"); nullptr otherwise.
+const char* unknown_command(CLI::App& app, int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--cache-dir") {
+            ++i;  // its value
+            continue;
+        }
+        if (arg.empty() || arg.front() == '-') {
+            continue;
+        }
+        for (const CLI::App* sub : app.get_subcommands({})) {
+            if (sub->check_name(std::string(arg))) {
+                return nullptr;
+            }
+        }
+        return argv[i];
+    }
+    return nullptr;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{
@@ -27,7 +55,7 @@ int main(int argc, char** argv) {
 
     std::string archive = ".", stream, utc;
     std::filesystem::path file;
-    uint64_t sample = 0;
+    std::string sample;
     bool json = false;
 
     CLI::App* fit = app.add_subcommand("fit", "fit the drift of every segment and summarise it");
@@ -83,6 +111,19 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() != 0) {
+            if (const char* word = unknown_command(app, argc, argv)) {
+                std::string names;
+                for (const CLI::App* sub : app.get_subcommands({})) {
+                    names += (names.empty() ? "" : ", ") + sub->get_name();
+                }
+                std::fprintf(stderr,
+                             "framestamp: unknown command \"%s\"; the commands are: %s "
+                             "(framestamp --help)\n",
+                             word, names.c_str());
+                return kExitUsage;
+            }
+        }
         int rc = app.exit(e);
         return rc == 0 ? 0 : kExitUsage;
     }
@@ -94,7 +135,7 @@ int main(int argc, char** argv) {
             return cmd_fit(g, archive, stream, json);
         }
         if (when->parsed()) {
-            return cmd_when(g, file, sample, json);
+            return cmd_when(g, file, parse_sample(sample), json);
         }
         if (loc->parsed()) {
             return cmd_locate(g, archive, utc, stream, json);

@@ -70,7 +70,7 @@ StreamSetup Supervisor::setup_for(const Config& cfg, const StreamConfig& s) cons
     m.make = s.hardware.make;
     m.model = s.hardware.model;
     m.serial = s.hardware.serial;
-    m.software_version = std::string("framestamp ") + FRAMESTAMP_VERSION;
+    m.software_version = FRAMESTAMP_VERSION;  // the writers add "framestamp "
     return st;
 }
 

@@ -14,10 +14,6 @@ namespace framestamp::report {
 
 namespace {
 
-bool in_range(const StreamView& v, int64_t t) {
-    return (!v.from_utc_ns || t >= *v.from_utc_ns) && (!v.to_utc_ns || t < *v.to_utc_ns);
-}
-
 // Calls f(segment, trace) for every trace sample of the view in range.
 template <typename F>
 void for_each_trace(const StreamView& v, F&& f) {
@@ -26,7 +22,7 @@ void for_each_trace(const StreamView& v, F&& f) {
             continue;
         }
         for (const ModelTrace& t : s->model->trace) {
-            if (in_range(v, t.utc_ns)) {
+            if (v.in_range(t.utc_ns)) {
                 f(*s, t);
             }
         }
@@ -60,6 +56,22 @@ int event_lane(EventKind k) {
 
 constexpr const char* kLaneNames[] = {"gaps", "device", "clock"};
 
+// One colour per kind, distinct within its lane; the CSS and the key are made from this table.
+struct KindColour {
+    EventKind kind;
+    const char* colour;
+};
+constexpr KindColour kKindColours[] = {
+    {EventKind::overrun, "#e07000"},     {EventKind::ring_overflow, "#b8860b"},
+    {EventKind::write_gap, "#8a2be2"},   {EventKind::write_error, "#c71585"},
+    {EventKind::disk_pause, "#4b0082"},  {EventKind::session_start, "#777777"},
+    {EventKind::device_lost, "#d00000"}, {EventKind::device_back, "#2a9d2a"},
+    {EventKind::shutdown, "#8b4513"},    {EventKind::crash_recovery, "#ff1493"},
+    {EventKind::clock_step, "#0050c0"},  {EventKind::unsynced, "#c03030"},
+    {EventKind::resynced, "#30a030"},
+};
+constexpr const char* kGapColour = "#f3c1c1";  // spans without audio, behind the markers
+
 int sync_rank(SyncState s) {
     switch (s) {
         case SyncState::synced:
@@ -74,12 +86,14 @@ int sync_rank(SyncState s) {
     return 1;
 }
 
+// A bridged knot carries both flags (its UTC is as good as synchronised time's, give or take the
+// bridge), so bridged must be asked first: the clock itself was not synchronised there.
 SyncState knot_state(const OffsetKnot& k) {
-    if ((k.flags & OffsetKnot::synced) != 0) {
-        return SyncState::synced;
-    }
     if ((k.flags & OffsetKnot::bridged) != 0) {
         return SyncState::bridged;
+    }
+    if ((k.flags & OffsetKnot::synced) != 0) {
+        return SyncState::synced;
     }
     return SyncState::unsynced;
 }
@@ -96,6 +110,34 @@ void push_run(std::vector<SyncRun>& runs, int64_t t0, int64_t t1, SyncState s) {
 }
 
 }  // namespace
+
+std::string event_css() {
+    std::string out;
+    for (const KindColour& k : kKindColours) {
+        out += fmt::format("svg .ev-{}{{fill:{}}}", event_kind_name(k.kind), k.colour);
+    }
+    return out + fmt::format("\nsvg .gap{{fill:{}}}\n", kGapColour);
+}
+
+std::string event_key() {
+    std::string out = "<p class=\"key\">";
+    for (int lane = 0; lane < 3; ++lane) {
+        out += fmt::format("{}<b>{}:</b>", lane == 0 ? "" : "<br/>", kLaneNames[lane]);
+        for (const KindColour& k : kKindColours) {
+            if (event_lane(k.kind) == lane) {
+                out += fmt::format("<span style=\"background:{}\"></span>{}", k.colour,
+                                   event_kind_name(k.kind));
+            }
+        }
+        if (lane == 0) {
+            out += fmt::format(
+                "<span style=\"background:{}\"></span>span without audio (between segments, or "
+                "frames missing from the files)",
+                kGapColour);
+        }
+    }
+    return out + "</p>\n";
+}
 
 const char* sync_state_name(SyncState s) {
     switch (s) {
@@ -185,7 +227,7 @@ std::string drift_plot(const StreamView& view, const ReportOptions& options) {
     });
     std::string out =
         svg_open(frame, "plot drift", "Drift of " + view.stream->name + " against UTC, in ppm");
-    out += svg_axes(frame, time, value, "drift (ppm, + = card fast)");
+    out += svg_axes(frame, time, value, "drift (ppm)");
     const std::string d = path.finish();
     if (!d.empty()) {
         out += fmt::format("<path class=\"s1\" d=\"{}\"/>\n", d);
@@ -215,10 +257,11 @@ std::string residual_plot(const StreamView& view, const ReportOptions& options) 
         rms.add(t.utc_ns, t.lateness_rms_ns / kNsPerUs);
         max.add(t.utc_ns, t.lateness_max_ns / kNsPerUs);
     });
-    std::string out = svg_open(frame, "plot residual",
-                               "Fit residuals of " + view.stream->name +
-                                   ": lateness of timing points above the fit, in microseconds");
-    out += svg_axes(frame, time, value, "residual (\u00b5s)");
+    std::string out =
+        svg_open(frame, "plot residual",
+                 "Lateness of the timing points of " + view.stream->name +
+                     " above the fitted envelope, in microseconds (not the map's error)");
+    out += svg_axes(frame, time, value, "lateness (\u00b5s)");
     const std::string dmax = max.finish();
     const std::string drms = rms.finish();
     if (!dmax.empty()) {
@@ -254,6 +297,39 @@ std::string event_plot(const StreamView& view) {
     }
     std::string out = svg_open(frame, "plot events", "Events of " + view.stream->name);
     out += svg_time_axis(frame, time);
+    // Spans without audio in the gaps lane; those closer than a pixel are drawn as one.
+    struct Span {
+        double x0, x1;
+        std::size_t count;
+        int64_t ns;
+        std::string title;
+    };
+    std::vector<Span> spans;
+    for (const GapSpan& g : gap_spans(view)) {
+        const double x0 = time.x(g.t0_ns);
+        const double x1 = std::max(time.x(g.t1_ns), x0 + 1.0);
+        if (!spans.empty() && x0 <= spans.back().x1 + 1.0) {
+            Span& sp = spans.back();
+            sp.x1 = std::max(sp.x1, x1);
+            ++sp.count;
+            sp.ns += g.t1_ns - g.t0_ns;
+            continue;
+        }
+        spans.push_back(
+            {x0, x1, 1, g.t1_ns - g.t0_ns,
+             fmt::format("no audio {} \u2013 {} ({}): {}", utc_iso_us(g.t0_ns), utc_iso_us(g.t1_ns),
+                         human_duration(g.t1_ns - g.t0_ns), g.what)});
+    }
+    for (const Span& sp : spans) {
+        const std::string title = sp.count == 1
+                                      ? sp.title
+                                      : fmt::format("{} spans without audio, {} in all, from {}",
+                                                    sp.count, human_duration(sp.ns), sp.title);
+        out += fmt::format(
+            "<rect class=\"gap\" x=\"{}\" y=\"{}\" width=\"{}\" "
+            "height=\"{}\"><title>{}</title></rect>\n",
+            num(sp.x0), num(frame.top_px), num(sp.x1 - sp.x0), num(kLaneH), html_escape(title));
+    }
     for (int lane = 0; lane < 3; ++lane) {
         out +=
             fmt::format("<text class=\"vl\" x=\"{}\" y=\"{}\">{}</text>\n", num(frame.left_px - 6),
@@ -325,6 +401,58 @@ std::string sync_plot(const StreamView& view, const ReportOptions& options) {
             "{5} \u2013 {6}</title></rect>\n",
             sync_state_name(r.state), num(x0), num(frame.top_px), num(w), num(frame.plot_height_px),
             utc_iso_us(r.t0_ns), utc_iso_us(r.t1_ns));
+    }
+    out += "</svg>\n";
+    return out;
+}
+
+std::string uncertainty_plot(const StreamView& view, const ReportOptions& options) {
+    double lo = std::numeric_limits<double>::infinity();
+    double hi = 0;
+    std::size_t samples = 0;
+    for_each_uncertainty(view, [&](const ReportSegment&, const TimeEstimate& te) {
+        lo = std::min(lo, static_cast<double>(std::max<int64_t>(te.fit_uncertainty_ns, 1)));
+        hi = std::max(hi, static_cast<double>(std::max<int64_t>(te.uncertainty_ns(), 1)));
+        ++samples;
+    });
+    Frame frame{};
+    frame.plot_height_px = 140;
+    const TimeAxis time(view.t0_ns, view.t1_ns, frame);
+    const ValueAxis value{log_ns_ticks(samples > 0 ? lo : 1000, samples > 0 ? hi : 1e6), &frame};
+    DecimatedPath fit(time, value, options.max_points_per_plot);
+    DecimatedPath total(time, value, options.max_points_per_plot);
+    const ReportSegment* last = nullptr;
+    auto lg = [](int64_t ns) { return std::log10(static_cast<double>(std::max<int64_t>(ns, 1))); };
+    for_each_uncertainty(view, [&](const ReportSegment& s, const TimeEstimate& te) {
+        if (&s != last) {
+            fit.begin_piece();
+            total.begin_piece();
+            last = &s;
+        }
+        fit.add(te.utc_ns, lg(te.fit_uncertainty_ns));
+        total.add(te.utc_ns, lg(te.uncertainty_ns()));
+    });
+    std::string out = svg_open(frame, "plot uncertainty",
+                               "Uncertainty of the UTC of " + view.stream->name +
+                                   "'s samples: the fit, and the fit plus the system clock");
+    out += svg_axes(frame, time, value, "uncertainty");
+    const std::string dtotal = total.finish();
+    const std::string dfit = fit.finish();
+    if (!dtotal.empty()) {
+        out += fmt::format(
+            "<path class=\"s2\" d=\"{}\"><title>fit + clock (against UTC)</title></path>\n",
+            dtotal);
+    }
+    if (!dfit.empty()) {
+        out += fmt::format(
+            "<path class=\"s1\" d=\"{}\"><title>fit (card against the system "
+            "clock)</title></path>\n",
+            dfit);
+    }
+    if (samples == 0) {
+        out += fmt::format("<text class=\"tl\" x=\"{}\" y=\"{}\">no model in this range</text>\n",
+                           num(frame.left_px + frame.plot_width() / 2),
+                           num(frame.top_px + frame.plot_height_px / 2));
     }
     out += "</svg>\n";
     return out;

@@ -126,6 +126,39 @@ ValueTicks nice_ticks(double lo, double hi, int target) {
     return t;
 }
 
+ValueTicks log_ns_ticks(double lo_ns, double hi_ns) {
+    if (!std::isfinite(lo_ns) || lo_ns < 1) {
+        lo_ns = 1;
+    }
+    if (!std::isfinite(hi_ns) || hi_ns < lo_ns) {
+        hi_ns = lo_ns;
+    }
+    int a = static_cast<int>(std::floor(std::log10(lo_ns) + 1e-9));
+    int b = static_cast<int>(std::ceil(std::log10(hi_ns) - 1e-9));
+    b = std::max(b, a + 1);
+    const int step = b - a > 6 ? 2 : 1;
+    // Widen downwards (the small end matters less), and upwards only below 1 ns.
+    a = b - (b - a + step - 1) / step * step;
+    if (a < 0) {
+        b -= a;
+        a = 0;
+    }
+    ValueTicks t;
+    t.lo = a;
+    t.hi = b;
+    t.step = step;
+    static constexpr std::array<const char*, 4> kUnits = {"ns", "\u00b5s", "ms", "s"};
+    static constexpr std::array<const char*, 3> kMantissa = {"1", "10", "100"};
+    for (int k = a; k <= b; k += step) {
+        t.values.push_back(k);
+        const int unit = std::min(k / 3, 3);
+        const int rest = k - 3 * unit;
+        t.labels.push_back(rest < 3 ? fmt::format("{} {}", kMantissa[rest], kUnits[unit])
+                                    : fmt::format("1e{} s", rest));
+    }
+    return t;
+}
+
 double ValueAxis::y(double v) const {
     const double span = ticks.hi - ticks.lo;
     const double f = span > 0 ? (v - ticks.lo) / span : 0.5;
@@ -244,16 +277,19 @@ std::string svg_axes(const Frame& frame, const TimeAxis& time, const ValueAxis& 
     // Labels with the precision the step needs (0.05 ppm, 200 us, ...).
     const int decimals =
         std::clamp(static_cast<int>(-std::floor(std::log10(value.ticks.step) + 1e-9)), 0, 6);
-    for (const double v : value.ticks.values) {
+    const bool labelled = value.ticks.labels.size() == value.ticks.values.size();
+    for (std::size_t i = 0; i < value.ticks.values.size(); ++i) {
+        const double v = value.ticks.values[i];
         const double y = value.y(v);
         out += fmt::format(
             "<line class=\"grid\" x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\"/>"
-            "<text class=\"vl\" x=\"{3}\" y=\"{4}\">{5:.{6}f}</text>\n",
-            num(x0 - 4), num(y), num(x1), num(x0 - 6), num(y + 4), v, decimals);
+            "<text class=\"vl\" x=\"{3}\" y=\"{4}\">{5}</text>\n",
+            num(x0 - 4), num(y), num(x1), num(x0 - 6), num(y + 4),
+            labelled ? html_escape(value.ticks.labels[i]) : fmt::format("{:.{}f}", v, decimals));
     }
-    out +=
-        fmt::format("<text class=\"unit\" transform=\"translate(14,{}) rotate(-90)\">{}</text>\n",
-                    num(frame.top_px + frame.plot_height_px / 2), html_escape(unit));
+    // Centred ("yu": text-anchor middle) so that it stays inside the plot's height.
+    out += fmt::format("<text class=\"yu\" transform=\"translate(14,{}) rotate(-90)\">{}</text>\n",
+                       num(frame.top_px + frame.plot_height_px / 2), html_escape(unit));
     return out;
 }
 

@@ -51,8 +51,13 @@ struct ValueTicks {
     double hi = 1;
     double step = 1;
     std::vector<double> values;
+    std::vector<std::string> labels;  // one per value; empty: the values, as numbers
 };
 ValueTicks nice_ticks(double lo, double hi, int target = 5);
+// Decade ticks for a log axis of nanoseconds: values are log10(ns), labels "10 ns", "1 µs", ...
+// "10 s"; [lo_ns, hi_ns] widened to whole decades (every second one past six decades, widening
+// the small end).
+ValueTicks log_ns_ticks(double lo_ns, double hi_ns);
 
 // Maps values to y pixels inside the frame.
 struct ValueAxis {
@@ -95,7 +100,8 @@ class DecimatedPath {
 
 // The opening tag of an inline SVG of the frame's size, with an accessible title.
 std::string svg_open(const Frame& frame, std::string_view css_class, std::string_view title);
-// Axes, grid lines and labels of a plot with a value axis (`unit` is written beside it).
+// Axes, grid lines and labels of a plot with a value axis (`unit` is written beside it, rotated
+// and centred on the plot's height: keep it shorter than the plot is high, about 6 px a letter).
 std::string svg_axes(const Frame& frame, const TimeAxis& time, const ValueAxis& value,
                      std::string_view unit);
 // Only the time axis (for lanes without values: events, sync state).

@@ -76,7 +76,7 @@ StreamSetup writer_setup(const SynthSpec& spec, const std::atomic<bool>* disk_pa
     s.metadata.recorder_id = spec.recorder_id;
     s.metadata.site = "synthetic";
     s.metadata.notes = "synthetic archive written by framestamp's synth module";
-    s.metadata.software_version = std::string("framestamp ") + FRAMESTAMP_VERSION;
+    s.metadata.software_version = FRAMESTAMP_VERSION;  // the writers add "framestamp "
     s.first_chunk_wait_s = spec.first_chunk_wait_s;
     s.disk_paused = disk_paused;
     return s;

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
+#include <iterator>
 
 namespace framestamp {
 
@@ -48,6 +50,32 @@ std::string utc_session_id(int64_t realtime_ns) {
     const UtcTime u = utc_from_ns(realtime_ns);
     return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}.{:06}Z", u.year, u.month, u.day, u.hour,
                        u.minute, u.second, u.nanosecond / 1000);
+}
+
+std::string format_uncertainty(int64_t ns) {
+    static constexpr struct {
+        double scale;
+        const char* unit;
+    } kUnits[] = {{1.0, "ns"}, {1e3, "\u00b5s"}, {1e6, "ms"}, {1e9, "s"}};
+    const double v = std::abs(static_cast<double>(ns));
+    const char* sign = ns < 0 ? "-" : "";
+    for (std::size_t i = 0; i < std::size(kUnits); ++i) {
+        const double x = v / kUnits[i].scale;
+        const bool last = i + 1 == std::size(kUnits);
+        // Round first, so that 999.96 µs reads "1.00 ms" rather than "1000 µs".
+        const int decimals = x < 9.995 ? 2 : (x < 99.95 ? 1 : 0);
+        if (i == 0) {
+            if (v < 999.5) {
+                return fmt::format("{}{:.0f} ns", sign, v);
+            }
+            continue;
+        }
+        if (x < 999.5 || last) {
+            return fmt::format("{}{:.{}f} {}", sign, x, last && x >= 999.5 ? 0 : decimals,
+                               kUnits[i].unit);
+        }
+    }
+    return {};
 }
 
 }  // namespace framestamp

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "daemon_harness.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -145,6 +146,13 @@ streams:
                         << w.out;
                 }
                 ++checked;
+                if (checked == 1) {
+                    // The same sample from a CRLF-terminated line (a script, a spreadsheet).
+                    CliRun crlf = framestamp(cache + " when " + q(file) + " \"$(printf '" +
+                                             std::to_string(f) + "\\r')\" --json");
+                    ASSERT_EQ(crlf.status, 0) << crlf.out;
+                    EXPECT_EQ(json_int(crlf.out, "utc_ns"), utc) << crlf.out;
+                }
                 if (checked == 3) {
                     located_second = second;
                     // ...and locate finds the same file and sample for that whole second.
@@ -174,6 +182,13 @@ streams:
                             q(run.dir().file("report.html")));
     EXPECT_EQ(rep.status, 0);
     EXPECT_GT(std::filesystem::file_size(run.dir().file("report.html")), 1000U);
+    // It opens with the verdict and plots the uncertainty of the fitted map.
+    const std::string html = fstest::slurp(run.dir().file("report.html"));
+    EXPECT_NE(html.find("id=\"verdict\"><b>Verdict</b>: "), std::string::npos);
+    EXPECT_NE(html.find("worst uncertainty \u00b1 "), std::string::npos);
+    const std::size_t plot = html.find("class=\"plot uncertainty\"");
+    ASSERT_NE(plot, std::string::npos);
+    EXPECT_LT(html.find("<path class=\"s2\"", plot), html.find("</svg>", plot));
 
     // Bad input: a UTC outside the recording, a file that is not in an archive, a bad time.
     EXPECT_EQ(
@@ -195,9 +210,41 @@ streams:
                              q(run.dir().file("clip.wav"));
     EXPECT_EQ(framestamp(clip).status, 0);
     EXPECT_EQ(framestamp(clip).status, 73);
+    // The daemon's chunks and extract's clips name the program and its version once: the writers
+    // add "framestamp " to the bare version they are given.
+    for (const std::filesystem::path& p :
+         {audio.front(), std::filesystem::path(run.dir().file("clip.wav"))}) {
+        const std::string b = fstest::slurp(p);
+        EXPECT_NE(b.find(",T=framestamp " FRAMESTAMP_VERSION " from "), std::string::npos) << p;
+        EXPECT_NE(b.find("framestamp|Version: " FRAMESTAMP_VERSION "\n"), std::string::npos) << p;
+        EXPECT_EQ(b.find("framestamp framestamp"), std::string::npos) << p;
+    }
     EXPECT_EQ(framestamp(cache + " extract --archive " + q(run.data_dir()) + " --from @" +
                          std::to_string(located_second) + " --to @" +
                          std::to_string(located_second) + " -o " + q(run.dir().file("empty.wav")))
                   .status,
               64);
+}
+
+// Mistakes on the command line are usage errors (64) that say what was wrong, whatever the files.
+TEST(Cli, CommandLineMistakesAreUsageErrors) {
+    // An unknown command is named, with the list of commands.
+    CliRun bogus = framestamp("bogus 2>&1");
+    EXPECT_EQ(bogus.status, 64) << bogus.out;
+    EXPECT_NE(bogus.out.find("unknown command \"bogus\""), std::string::npos) << bogus.out;
+    for (const char* command : {"fit", "when", "locate", "verify", "extract", "report"}) {
+        EXPECT_NE(bogus.out.find(command), std::string::npos) << command << ": " << bogus.out;
+    }
+    // The options before the command keep their values out of the search for it.
+    CliRun after_option = framestamp("--cache-dir /tmp/x bogus 2>&1");
+    EXPECT_EQ(after_option.status, 64);
+    EXPECT_NE(after_option.out.find("\"bogus\""), std::string::npos) << after_option.out;
+    // A negative sample is not "beyond the end" of anything (it used to wrap to 2^64 - 1).
+    CliRun negative = framestamp("when /nonexistent.wav -1 2>&1");
+    EXPECT_EQ(negative.status, 64) << negative.out;
+    EXPECT_EQ(negative.out.find("18446744073709551615"), std::string::npos) << negative.out;
+    EXPECT_NE(negative.out.find("\"-1\""), std::string::npos) << negative.out;
+    EXPECT_EQ(framestamp("when /nonexistent.wav 12x").status, 64);
+    // A well-formed sample with a trailing CR gets as far as the file (which is missing: 66).
+    EXPECT_EQ(framestamp("when /nonexistent.wav \"$(printf '12\\r')\"").status, 66);
 }

@@ -377,6 +377,58 @@ TEST_F(ClipTest, WriteGapInsideASegment) {
     EXPECT_NEAR(static_cast<double>(zeros), 24000, 1);
 }
 
+#ifndef FRAMESTAMP_VERSION
+#error "tests/unit/clip.cmake defines FRAMESTAMP_VERSION, the project's version"
+#endif
+
+// Every writer of audio (the synthesiser, which feeds chunks as the daemon does, and extract)
+// names the program once: ENCODER and CodingHistory read "framestamp 0.1.0"; the keys that are
+// already framestamp's own (FRAMESTAMP_VERSION, GUANO framestamp|Version) hold the bare version.
+// The writers add "framestamp " themselves, so a caller passing "framestamp 0.1.0" doubled it.
+TEST_F(ClipTest, EveryFileNamesFramestampAndItsVersionOnce) {
+    const std::string v = FRAMESTAMP_VERSION;
+    ASSERT_FALSE(v.empty());
+    SynthSpec w = spec("w", 20, SynthSignal::clicks);
+    SynthSpec f = spec("f", -15, SynthSignal::clicks);
+    w.duration_s = f.duration_s = 20;
+    f.file_format = FileFormat::flac;
+    const SynthResult rw = write_synthetic_archive(w);
+    const SynthResult rf = write_synthetic_archive(f);
+    ASSERT_FALSE(rw.audio_files.empty());
+    ASSERT_FALSE(rf.audio_files.empty());
+    const Archive ar = open();
+    const int64_t from = ar.chunks()[0].first_realtime_ns + 2 * kS;
+    ASSERT_EQ(extract_clips(ar, {.from_utc_ns = from,
+                                 .to_utc_ns = from + kS,
+                                 .streams = {"w"},
+                                 .output = dir_ / "clip.wav"})
+                  .size(),
+              1u);
+    ASSERT_EQ(extract_clips(ar, {.from_utc_ns = from,
+                                 .to_utc_ns = from + kS,
+                                 .streams = {"f"},
+                                 .output = dir_ / "clip.flac"})
+                  .size(),
+              1u);
+    auto expect_names = [&](const fsys::path& p, bool flac) {
+        SCOPED_TRACE(p.string());
+        const std::string b = fstest::slurp(p);
+        ASSERT_FALSE(b.empty());
+        EXPECT_EQ(b.find("framestamp framestamp"), std::string::npos);
+        EXPECT_NE(b.find("framestamp|Version: " + v + "\n"), std::string::npos);
+        if (flac) {
+            EXPECT_NE(b.find("ENCODER=framestamp " + v), std::string::npos);
+            EXPECT_NE(b.find("FRAMESTAMP_VERSION=" + v), std::string::npos);
+        } else {
+            EXPECT_NE(b.find(",T=framestamp " + v + " from "), std::string::npos);
+        }
+    };
+    expect_names(rw.audio_files.front(), false);
+    expect_names(rf.audio_files.front(), true);
+    expect_names(dir_ / "clip.wav", false);
+    expect_names(dir_ / "clip.flac", true);
+}
+
 TEST(ClipNaming, OneFilePerStreamWhenSeveral) {
     EXPECT_EQ(clip_output_path("/x/clip.flac", "front", 1), fsys::path("/x/clip.flac"));
     EXPECT_EQ(clip_output_path("/x/clip.flac", "front", 2), fsys::path("/x/clip_front.flac"));

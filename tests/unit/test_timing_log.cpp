@@ -160,4 +160,19 @@ TEST(Utc, FormatsAndFloorsCorrectly) {
     EXPECT_EQ(framestamp::utc_compact(951'782'400LL * 1'000'000'000), "20000229T000000Z");
 }
 
+TEST(Utc, UncertaintyReadsInTheUnitThatFits) {
+    using framestamp::format_uncertainty;
+    EXPECT_EQ(format_uncertainty(0), "0 ns");
+    EXPECT_EQ(format_uncertainty(850), "850 ns");
+    EXPECT_EQ(format_uncertainty(999), "999 ns");
+    EXPECT_EQ(format_uncertainty(3'700), "3.70 \u00b5s");
+    EXPECT_EQ(format_uncertainty(14'210), "14.2 \u00b5s");
+    EXPECT_EQ(format_uncertainty(101'400), "101 \u00b5s");
+    EXPECT_EQ(format_uncertainty(999'960), "1.00 ms");  // rounds into the next unit
+    EXPECT_EQ(format_uncertainty(1'250'000), "1.25 ms");
+    // extract used to print this as "16000004.1 µs"; when printed "16.0 s"
+    EXPECT_EQ(format_uncertainty(16'000'004'100), "16.0 s");
+    EXPECT_EQ(format_uncertainty(7'200'000'000'000), "7200 s");
+}
+
 }  // namespace
