@@ -27,6 +27,14 @@ struct SyncPoint {
     int64_t maxerror_ns = 0;
 };
 
+// One `pps` row: the on-time edge of a GPS PPS pulse recorded on an audio channel
+// (docs/timing-model.md, "PPS anchors").
+struct PpsAnchor {
+    uint64_t frame = 0;  // session frame at or before the edge
+    double frac = 0;     // the edge lies at frame + frac, 0 <= frac < 1
+    int64_t utc_s = 0;   // the whole UTC second it marks (from the system clock, to +-0.5 s)
+};
+
 struct FitOptions {
     // Spacing of the frame -> raw knots, in seconds of audio. Wander bends the curve by
     // well under 1 ns between knots at this spacing (docs/timing-model.md).
@@ -50,12 +58,29 @@ struct FitOptions {
     // hundreds of ppm after an unsynchronised stretch): it is bridged like unsynchronised time,
     // whatever the sync rows say. The raw crystal itself wanders by a few ppm at most.
     double slew_threshold_ppm = 30.0;
+    // PPS anchors: consecutive accepted pulses further apart than this are not interpolated
+    // between (the pointer model serves the gap); an anchor further than pps_reject_ns from
+    // where its neighbours and the pointer model put it is a false edge or a mislabelled second.
+    double pps_max_gap_s = 10.0;
+    int64_t pps_reject_ns = 200'000;
+    // The PPS's own error against UTC (a GPS receiver's is tens of ns) plus the detection's
+    // floor, added to every PPS-based uncertainty.
+    int64_t pps_floor_ns = 200;
 };
 
 struct RawKnot {
     uint64_t frame = 0;
     int64_t raw_ns = 0;          // CLOCK_MONOTONIC_RAW at which `frame` was captured
     int32_t uncertainty_ns = 0;  // 1-sigma-like bound of the envelope estimate at this knot
+};
+
+// An accepted PPS edge: frame + frac was sampled at utc_s (exactly, within uncertainty_ns).
+struct PpsKnot {
+    uint64_t frame = 0;
+    double frac = 0;
+    int64_t utc_s = 0;
+    int32_t uncertainty_ns = 0;
+    uint32_t gap_after = 0;  // 1: too far from the next knot to interpolate to it
 };
 
 // UTC - raw on one side of the raw timeline. Knots with equal raw_ns mark a clock step: the first
@@ -86,6 +111,7 @@ struct TimeEstimate {
     bool synced = false;               // UTC from a synchronised (or bridged) system clock
     bool bridged = false;
     bool extrapolated = false;  // frame outside the span of the segment's points
+    bool pps = false;           // between two PPS edges: UTC from GPS, not the system clock
     int64_t uncertainty_ns() const { return fit_uncertainty_ns + clock_uncertainty_ns; }
 };
 
@@ -99,9 +125,12 @@ struct SegmentStats {
     double lateness_max_ns = 0;
     int64_t uncertainty_ns = 0;  // largest knot uncertainty
     uint32_t clock_steps = 0;
-    double unsynced_s = 0;  // seconds of the segment with the system clock not synchronised
-    double bridged_s = 0;   // bridged from synchronised time: unsynchronised or slewing
-    double slewing_s = 0;   // seconds the system clock was being slewed (said synced or not)
+    double unsynced_s = 0;      // seconds of the segment with the system clock not synchronised
+    double bridged_s = 0;       // bridged from synchronised time: unsynchronised or slewing
+    double slewing_s = 0;       // seconds the system clock was being slewed (said synced or not)
+    uint32_t pps_used = 0;      // PPS anchors accepted as knots
+    uint32_t pps_rejected = 0;  // ...and set aside (false edges, wrong seconds, unsynced labels)
+    double pps_jitter_ns = 0;   // RMS scatter of the accepted edges about their neighbours' line
 };
 
 // Frame <-> UTC for frames [first_frame, end_frame) of one continuous segment.
@@ -112,6 +141,8 @@ class SegmentModel {
     uint64_t end_frame = 0;
     std::vector<RawKnot> raw_knots;        // ascending frame
     std::vector<OffsetKnot> offset_knots;  // ascending raw (ties at steps)
+    std::vector<PpsKnot> pps_knots;        // ascending frame; where they bracket a frame, they
+                                           // decide its UTC (the pointer model elsewhere)
     std::vector<ModelTrace> trace;
     SegmentStats stats;
 
@@ -142,6 +173,7 @@ class SegmentFitter {
 
     void add_point(const TimePoint& p);
     void add_sync(const SyncPoint& s);
+    void add_pps(const PpsAnchor& a);  // in frame order
     // An end frame learnt only after the points (the last chunk's close row).
     void set_end_frame(uint64_t end_frame);
     SegmentModel finish();
@@ -155,7 +187,7 @@ class SegmentFitter {
 // The pure function: all points of one segment in, model out.
 SegmentModel fit_segment(uint32_t rate_hz, uint64_t first_frame, uint64_t end_frame,
                          const std::vector<TimePoint>& points, const std::vector<SyncPoint>& sync,
-                         const FitOptions& options = {});
+                         const FitOptions& options = {}, const std::vector<PpsAnchor>& pps = {});
 
 // Compact binary form for the archive's cache. deserialize returns false on anything malformed.
 std::string serialize_model(const SegmentModel& m);

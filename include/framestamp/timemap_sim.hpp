@@ -57,6 +57,13 @@ struct SimParams {
     // The system clock; empty means always synchronised with no error.
     std::vector<SimClockPiece> clock;
     double sync_interval_s = 60.0;  // one SyncPoint every this many seconds
+    // A GPS PPS on an audio channel: an edge at every true whole second, found by the detector
+    // with this much timing noise (RMS), some pulses missing and some false edges; each labelled
+    // with the second the system clock says (realtime_ns_at rounded), as the daemon does.
+    bool pps = false;
+    double pps_jitter_s = 100e-9;
+    double pps_miss_prob = 0.0;
+    double pps_false_per_s = 0.0;  // false edges (noise, glitches) at random instants
     uint64_t seed = 1;
 };
 
@@ -68,6 +75,8 @@ class SimCard {
     TimePoint next_point();
     // The sync sample due before the next point, if any (call after next_point()).
     bool next_sync(SyncPoint& s);
+    // The PPS anchors due before the last point, if SimParams::pps (call after next_point()).
+    bool next_pps(PpsAnchor& a);
 
     // Truth. Times in seconds since true time 0 (frame start_frame).
     double frames_at(double t_s) const;           // frames captured by true time t (fractional)
@@ -92,6 +101,8 @@ class SimCard {
     std::mt19937_64 rng_;
     uint64_t k_ = 0;  // index of the next read
     double next_sync_s_ = 0;
+    double next_pps_s_ = 1.0;
+    std::mt19937_64 pps_rng_;
     double last_point_s_ = 0;
     double last_pos_ = 0;
 };

@@ -220,8 +220,11 @@ class SegmentFitter::Impl {
         build_raw_knots();
         model_.offset_knots = offsets_.finish(model_.stats);
         finish_stats();
+        timemap_detail::build_pps_knots(model_, pps_, opt_);
         return std::move(model_);
     }
+
+    void add_pps(const PpsAnchor& a) { pps_.push_back(a); }
 
     void add_sync(const SyncPoint& s) { offsets_.add_sync(s); }
     void set_end_frame(uint64_t e) { model_.end_frame = e; }
@@ -704,6 +707,7 @@ class SegmentFitter::Impl {
     std::vector<std::size_t> scratch_;
     std::vector<std::size_t> fine_hull_;  // lower hull of fine_pts_
     std::vector<double> knot_xs_, knot_ys_, knot_spread_;
+    std::vector<PpsAnchor> pps_;
     std::vector<KnotEstimate> knot_est_;  // beside knot_xs_ from emit_fine (empty otherwise)
     timemap_detail::EnvelopeSet long_env_, short_env_;
     std::vector<uint32_t> trace_n_;
@@ -735,6 +739,9 @@ void SegmentFitter::add_point(const TimePoint& p) {
 void SegmentFitter::add_sync(const SyncPoint& s) {
     impl_->add_sync(s);
 }
+void SegmentFitter::add_pps(const PpsAnchor& a) {
+    impl_->add_pps(a);
+}
 void SegmentFitter::set_end_frame(uint64_t end_frame) {
     impl_->set_end_frame(end_frame);
 }
@@ -744,8 +751,11 @@ SegmentModel SegmentFitter::finish() {
 
 SegmentModel fit_segment(uint32_t rate_hz, uint64_t first_frame, uint64_t end_frame,
                          const std::vector<TimePoint>& points, const std::vector<SyncPoint>& sync,
-                         const FitOptions& options) {
+                         const FitOptions& options, const std::vector<PpsAnchor>& pps) {
     SegmentFitter fitter(rate_hz, first_frame, end_frame, options);
+    for (const PpsAnchor& a : pps) {
+        fitter.add_pps(a);
+    }
     for (const SyncPoint& s : sync) {
         fitter.add_sync(s);
     }

@@ -62,6 +62,13 @@ class EnvelopeSet {
     std::vector<std::size_t> sub_hull_[10];
 };
 
+// PPS anchors into m.pps_knots, checked against m's pointer model (pps_fit.cpp).
+void build_pps_knots(SegmentModel& m, const std::vector<PpsAnchor>& anchors, const FitOptions& o);
+// What interpolating across gap_s seconds of missing pulses may add (model.cpp).
+double pps_gap_uncertainty_ns(double gap_s);
+// How far before the first PPS knot and after the last one the PPS line is carried.
+inline constexpr double kPpsReachS = 5.0;
+
 // Stage 2: UTC - raw over the segment, from every used point, with steps and sync state.
 class OffsetTrack {
   public:

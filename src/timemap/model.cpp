@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "fit_internal.hpp"
 #include "framestamp/timemap.hpp"
 
 namespace framestamp {
@@ -61,6 +62,51 @@ int64_t offset_ref(const std::vector<OffsetKnot>& ok) {
     return ok.empty() ? 0 : ok.front().offset_ns;
 }
 
+// The PPS interval [pk[i], pk[i+1]] that serves frame + frac: the one holding it, if its knots
+// are close enough to interpolate between (gap_after unset), or the first or last interval for a
+// position within reach_frames before the first knot or after the last one.
+std::optional<std::size_t> pps_piece(const std::vector<PpsKnot>& pk, uint64_t frame, double frac,
+                                     double reach_frames) {
+    if (pk.size() < 2) {
+        return std::nullopt;
+    }
+    auto before = [](const PpsKnot& k, uint64_t f, double fr) {
+        return k.frame < f || (k.frame == f && k.frac <= fr);
+    };
+    // First knot after the position.
+    auto it = std::partition_point(pk.begin(), pk.end(),
+                                   [&](const PpsKnot& k) { return before(k, frame, frac); });
+    auto dist = [&](const PpsKnot& k) {
+        const double whole = frame >= k.frame ? static_cast<double>(frame - k.frame)
+                                              : static_cast<double>(k.frame - frame);
+        return std::abs(whole + (frame >= k.frame ? frac - k.frac : k.frac - frac));
+    };
+    if (it == pk.begin()) {
+        if (dist(pk.front()) > reach_frames || pk[0].gap_after != 0) {
+            return std::nullopt;
+        }
+        return 0;
+    }
+    std::size_t i = static_cast<std::size_t>(it - pk.begin()) - 1;
+    if (i + 1 == pk.size()) {
+        if (dist(pk.back()) > reach_frames || pk[i - 1].gap_after != 0) {
+            return std::nullopt;
+        }
+        --i;
+    }
+    if (pk[i].gap_after != 0) {
+        return std::nullopt;
+    }
+    return i;
+}
+
+// Frames from knot a to frame + frac (may be fractional).
+double pps_frames_from(const PpsKnot& a, uint64_t frame, double frac) {
+    double whole = frame >= a.frame ? static_cast<double>(frame - a.frame)
+                                    : -static_cast<double>(a.frame - frame);
+    return whole + (frac - a.frac);
+}
+
 }  // namespace
 
 double SegmentModel::frame_to_raw_ns_rel(uint64_t frame, double frac, int64_t raw_ref_ns) const {
@@ -81,6 +127,30 @@ double SegmentModel::frame_to_raw_ns_rel(uint64_t frame, double frac, int64_t ra
 TimeEstimate SegmentModel::frame_to_utc(uint64_t frame, double frac) const {
     TimeEstimate te;
     if (empty()) {
+        return te;
+    }
+    if (const auto piece =
+            pps_piece(pps_knots, frame, frac, timemap_detail::kPpsReachS * rate_hz)) {
+        // Between two PPS edges (or just beyond the first or last): UTC straight from GPS, the
+        // system clock not involved.
+        const PpsKnot& a = pps_knots[*piece];
+        const PpsKnot& b = pps_knots[*piece + 1];
+        const double span = pps_frames_from(a, b.frame, b.frac);
+        const double seconds = static_cast<double>(b.utc_s - a.utc_s);
+        const double w = pps_frames_from(a, frame, frac) / span;
+        const double ns = w * seconds * 1e9;
+        const double whole = std::floor(ns);
+        te.utc_ns = a.utc_s * 1'000'000'000 + static_cast<int64_t>(whole);
+        te.utc_frac_ns = ns - whole;
+        // Beyond the interval the knots' errors are carried out along their line (up to 1 + 2
+        // times theirs per interval length), and the rate may move over the whole reach.
+        const double beyond = w < 0 ? -w : (w > 1 ? w - 1 : 0.0);
+        te.fit_uncertainty_ns = static_cast<int64_t>(
+            std::ceil(std::max(a.uncertainty_ns, b.uncertainty_ns) * (1 + 2 * beyond) +
+                      timemap_detail::pps_gap_uncertainty_ns(seconds * (1 + 2 * beyond))));
+        te.clock_uncertainty_ns = 0;
+        te.synced = true;
+        te.pps = true;
         return te;
     }
     std::size_t i = raw_piece(raw_knots, frame);
@@ -130,6 +200,43 @@ int64_t SegmentModel::end_utc_ns() const {
 std::optional<double> SegmentModel::utc_to_frame(int64_t utc_ns) const {
     if (empty() || end_frame <= first_frame) {
         return std::nullopt;
+    }
+    if (pps_knots.size() >= 2) {
+        // Where frame_to_utc takes UTC from the pulses, the inverse of its line (UTC only grows
+        // along it): inside an interval, or within reach before the first or after the last.
+        auto it = std::partition_point(pps_knots.begin(), pps_knots.end(), [&](const PpsKnot& k) {
+            return k.utc_s * 1'000'000'000 <= utc_ns;
+        });
+        const auto reach_ns = static_cast<int64_t>(timemap_detail::kPpsReachS * 1e9);
+        std::optional<std::size_t> i;
+        if (it == pps_knots.begin()) {
+            if (pps_knots.front().utc_s * 1'000'000'000 - utc_ns <= reach_ns &&
+                pps_knots.front().gap_after == 0) {
+                i = 0;
+            }
+        } else if (it == pps_knots.end()) {
+            const std::size_t last = pps_knots.size() - 1;
+            if (utc_ns - pps_knots[last].utc_s * 1'000'000'000 <= reach_ns &&
+                pps_knots[last - 1].gap_after == 0) {
+                i = last - 1;
+            }
+        } else if ((it - 1)->gap_after == 0) {
+            i = static_cast<std::size_t>(it - pps_knots.begin()) - 1;
+        }
+        if (i) {
+            const PpsKnot& a = pps_knots[*i];
+            const PpsKnot& b = pps_knots[*i + 1];
+            const double w = static_cast<double>(utc_ns - a.utc_s * 1'000'000'000) /
+                             (static_cast<double>(b.utc_s - a.utc_s) * 1e9);
+            const double frame =
+                static_cast<double>(a.frame) + a.frac + w * pps_frames_from(a, b.frame, b.frac);
+            // The pulses decide here: outside the segment is outside, whatever the pointer says.
+            if (frame >= static_cast<double>(first_frame) &&
+                frame < static_cast<double>(end_frame)) {
+                return frame;
+            }
+            return std::nullopt;
+        }
     }
     // The latest raw whose UTC is utc_ns: scan the offset pieces from the end (a backward step
     // repeats a stretch of UTC; the later occurrence wins).

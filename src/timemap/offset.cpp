@@ -125,6 +125,7 @@ std::vector<OffsetKnot> OffsetTrack::finish(SegmentStats& stats) {
     }
     // One knot at each bin's middle; at a step, the limits from both sides at its midpoint.
     std::vector<char> knot_slewing;
+    std::vector<std::size_t> knot_bin;
     for (std::size_t i = 0; i < bins_.size(); ++i) {
         const Bin& b = bins_[i];
         Line l = fit(b);
@@ -153,12 +154,17 @@ std::vector<OffsetKnot> OffsetTrack::finish(SegmentStats& stats) {
             knots.push_back(knot_at(b.raw_last));
         }
         knot_slewing.resize(knots.size(), slewing[i]);
+        knot_bin.resize(knots.size(), i);
     }
     // Sync state per knot.
     bool any_synced = false;
     for (std::size_t i = 0; i < knots.size(); ++i) {
         OffsetKnot& k = knots[i];
-        const SyncPoint* s = sync_at(k.raw_ns);
+        // The sync state of the knot's own points: a knot placed between two bins (a step's
+        // limit from the left) must not take the state of a sync row that came after its
+        // points, e.g. the "synchronised" that ends an unsynchronised stretch with the step.
+        const Bin& own = bins_[knot_bin[i]];
+        const SyncPoint* s = sync_at(std::clamp(k.raw_ns, own.raw0, own.raw_last));
         if (knot_slewing[i]) {
             k.clock_error_ns = s ? s->esterror_ns : 0;  // not synced: bridged below
         } else if (s == nullptr || s->synced) {

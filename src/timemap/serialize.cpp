@@ -11,16 +11,15 @@ namespace framestamp {
 namespace {
 
 // The last two characters are the fit's version: a cached model from an older fit is refitted.
-constexpr char kMagic[8] = {'F', 'S', 'T', 'M', 'A', 'P', '0', '2'};
+constexpr char kMagic[8] = {'F', 'S', 'T', 'M', 'A', 'P', '0', '3'};
 
 struct Header {
     char magic[8];
-    uint32_t sizes[4];  // sizeof RawKnot, OffsetKnot, ModelTrace, SegmentStats
+    uint32_t sizes[5];  // sizeof RawKnot, OffsetKnot, ModelTrace, SegmentStats, PpsKnot
     uint32_t rate_hz;
-    uint32_t pad;
     uint64_t first_frame;
     uint64_t end_frame;
-    uint64_t counts[3];
+    uint64_t counts[4];
 };
 
 template <typename T>
@@ -50,17 +49,20 @@ std::string serialize_model(const SegmentModel& m) {
     h.sizes[1] = sizeof(OffsetKnot);
     h.sizes[2] = sizeof(ModelTrace);
     h.sizes[3] = sizeof(SegmentStats);
+    h.sizes[4] = sizeof(PpsKnot);
     h.rate_hz = m.rate_hz;
     h.first_frame = m.first_frame;
     h.end_frame = m.end_frame;
     h.counts[0] = m.raw_knots.size();
     h.counts[1] = m.offset_knots.size();
     h.counts[2] = m.trace.size();
+    h.counts[3] = m.pps_knots.size();
     std::string out(reinterpret_cast<const char*>(&h), sizeof h);
     out.append(reinterpret_cast<const char*>(&m.stats), sizeof m.stats);
     put(out, m.raw_knots);
     put(out, m.offset_knots);
     put(out, m.trace);
+    put(out, m.pps_knots);
     return out;
 }
 
@@ -73,7 +75,7 @@ bool deserialize_model(std::string_view in, SegmentModel& m) {
     in.remove_prefix(sizeof h);
     if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0 || h.sizes[0] != sizeof(RawKnot) ||
         h.sizes[1] != sizeof(OffsetKnot) || h.sizes[2] != sizeof(ModelTrace) ||
-        h.sizes[3] != sizeof(SegmentStats) || h.rate_hz == 0) {
+        h.sizes[3] != sizeof(SegmentStats) || h.sizes[4] != sizeof(PpsKnot) || h.rate_hz == 0) {
         return false;
     }
     SegmentModel out;
@@ -83,7 +85,7 @@ bool deserialize_model(std::string_view in, SegmentModel& m) {
     out.first_frame = h.first_frame;
     out.end_frame = h.end_frame;
     if (!take(in, out.raw_knots, h.counts[0]) || !take(in, out.offset_knots, h.counts[1]) ||
-        !take(in, out.trace, h.counts[2]) || !in.empty()) {
+        !take(in, out.trace, h.counts[2]) || !take(in, out.pps_knots, h.counts[3]) || !in.empty()) {
         return false;
     }
     for (std::size_t i = 1; i < out.raw_knots.size(); ++i) {

@@ -10,7 +10,7 @@ namespace {
 constexpr double kTwoPi = 6.283185307179586;
 }
 
-SimCard::SimCard(const SimParams& p) : p_(p), rng_(p.seed) {}
+SimCard::SimCard(const SimParams& p) : p_(p), rng_(p.seed), pps_rng_(p.seed ^ 0x5050535050ULL) {}
 
 double SimCard::frames_at(double t_s) const {
     // Rate error r(t) = ppm + A sin(w t + phi) (ppm); frames = rate * integral of (1 + r 1e-6).
@@ -182,6 +182,41 @@ bool SimCard::next_sync(SyncPoint& s) {
     s.esterror_ns = s.synced ? 20'000 : 16'000'000'000;
     s.maxerror_ns = s.synced ? 500'000 : 16'000'000'000;
     return true;
+}
+
+bool SimCard::next_pps(PpsAnchor& a) {
+    if (!p_.pps) {
+        return false;
+    }
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    while (next_pps_s_ <= last_point_s_) {
+        // Between this second and the next, a false edge with probability pps_false_per_s.
+        const double t_true = next_pps_s_;
+        next_pps_s_ += 1.0;
+        double t = t_true;
+        bool real = true;
+        if (unit(pps_rng_) < p_.pps_false_per_s) {
+            t = t_true + 0.05 + 0.9 * unit(pps_rng_);
+            real = false;
+        } else if (unit(pps_rng_) < p_.pps_miss_prob) {
+            continue;
+        }
+        double pos = frames_at(t) - static_cast<double>(p_.start_frame);
+        if (real) {
+            pos += noise(pps_rng_) * p_.pps_jitter_s * p_.rate_hz;
+        }
+        if (pos < 0) {
+            continue;
+        }
+        const double whole = std::floor(pos);
+        a.frame = p_.start_frame + static_cast<uint64_t>(whole);
+        a.frac = pos - whole;
+        // The label: the system clock's second at the edge, as the daemon takes it.
+        a.utc_s = static_cast<int64_t>(std::llround(static_cast<double>(realtime_ns_at(t)) * 1e-9));
+        return true;
+    }
+    return false;
 }
 
 }  // namespace framestamp

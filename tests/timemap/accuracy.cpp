@@ -29,6 +29,12 @@ Errors evaluate(const Scenario& sc, uint64_t samples) {
         while (card.next_sync(s)) {
             fitter.add_sync(s);
         }
+        framestamp::PpsAnchor a;
+        while (card.next_pps(a)) {
+            if (a.frame < end_frame) {
+                fitter.add_pps(a);
+            }
+        }
     }
     SegmentModel m = fitter.finish();
     e.stats = m.stats;
@@ -275,6 +281,48 @@ std::vector<Scenario> sweep(uint64_t seed) {
             p.wander_period_s = 600;
         },
         900, 130, 650, 650);
+    add(
+        "USB 48 kHz, unsynced start, 2.5 s step at 120 s",
+        [&](SimParams& p) {
+            realistic(p, 16);
+            p.clock = {{0, -2.5e9, 30, false}, {120, 0, 0, true}};
+        },
+        600, 18, 45, 60);
+    // A GPS PPS recorded on a channel (docs/timing-model.md, "PPS anchors"): 100 ns of
+    // detection noise, 2 % of the pulses missing, a false edge in 1 % of the seconds.
+    auto pps = [](SimParams& p) {
+        p.pps = true;
+        p.pps_jitter_s = 100e-9;
+        p.pps_miss_prob = 0.02;
+        p.pps_false_per_s = 0.01;
+    };
+    add(
+        "PPS channel, USB 48 kHz, 16 pts/s",
+        [&](SimParams& p) {
+            realistic(p, 16);
+            pps(p);
+            p.ppm = 37.5;
+        },
+        600, 1, 5, 5);
+    add(
+        "PPS channel, period steps, 20 % of pulses lost",
+        [&](SimParams& p) {
+            realistic(p, 16);
+            pps(p);
+            p.pointer = framestamp::SimPointer::frames;
+            p.granularity_s = 1024.0 / 48000;
+            p.pps_miss_prob = 0.2;
+            p.ppm = 25;
+        },
+        600, 1, 5, 5);
+    add(
+        "PPS channel, unsynced start, 2.5 s step at 120 s",
+        [&](SimParams& p) {
+            realistic(p, 16);
+            pps(p);
+            p.clock = {{0, -2.5e9, 30, false}, {120, 0, 0, true}};
+        },
+        600, 1, 5, 5);
     // Short segments (a restart, a chunk cut by an overrun): one line from every point.
     add(
         "USB 48 kHz, 45 s segment, 16 pts/s",

@@ -415,12 +415,14 @@ TEST_F(ReportVerdict, SaysWhatWasLostUnsynchronisedAndTheWorstUncertainty) {
               "at 2026-11-18T11:18:50.000000Z.");
 
     // Only the first segment: the 30 s without the device is outside the range, and the worst is
-    // the fit's 81 µs at 500 s, not the bridged stretch's 20 + 50 µs.
+    // the fit's 81 µs of the knot at 500 s, not the bridged stretch's 20 + 50 µs. A time between
+    // two knots states the larger of their uncertainties, so the first sample stating it is the
+    // one 10 s before the knot.
     const std::string first = render_report_html(data_, {.to_utc_ns = kT0 + 600 * kS});
     EXPECT_EQ(paragraph(first, "id=\"verdict\""),
               "Verdict: 1.000 s of audio lost in 1 gap; clock not synchronised for 1 min 40 s, all "
               "bridged from synchronised time; worst uncertainty \u00b1 101 \u00b5s (fit 81.0 "
-              "\u00b5s + clock 20.0 \u00b5s) at 2026-11-18T11:15:00.000000Z.");
+              "\u00b5s + clock 20.0 \u00b5s) at 2026-11-18T11:14:50.000000Z.");
     EXPECT_NE(first.find("<p class=\"verdict warn\" id=\"verdict\">"), std::string::npos);
 
     // Synchronised throughout, nothing lost.

@@ -84,6 +84,120 @@ TEST(TimemapAccuracy, SweepStaysWithinLimits) {
     }
 }
 
+// The stretch before a clock step that ends an unsynchronised start must be bridged from the
+// synchronised side even when the sync row saying "synchronised" comes just before the step's
+// first point: the step's left-limit knot once took that row's state and carried the wrong
+// clock (2.5 s off, stated ±120 µs) into the whole bridged stretch.
+TEST(TimemapAccuracy, UnsyncedStartIsBridgedWhateverTheReadPattern) {
+    for (uint64_t seed = 1; seed <= 8; ++seed) {
+        for (const fsacc::Scenario& sc : fsacc::sweep(seed)) {
+            if (sc.name.rfind("USB 48 kHz, unsynced start", 0) != 0) {
+                continue;
+            }
+            fsacc::Errors e = fsacc::evaluate(sc, 2000);
+            SCOPED_TRACE("seed " + std::to_string(seed));
+            EXPECT_LT(e.max_us, sc.limit_edge_max_us);
+            EXPECT_GE(e.covered, 0.95);
+        }
+    }
+}
+
+// PPS anchors: false edges, missing pulses and a system clock 2.5 s wrong for two minutes (its
+// labels wrong by as much) leave sub-µs times, all within their stated ±, with no clock part.
+TEST(TimemapPps, AnchorsGiveSubMicrosecondUtcDespiteBadLabelsAndFalseEdges) {
+    SimParams p;
+    p.seed = test_seed();
+    p.points_per_s = 16;
+    p.read_jitter_s = 1.0 / 16;
+    p.granularity_s = 1024.0 / 48000;  // a pointer that alone gives ~100 µs
+    p.clock = {{0, -2.5e9, 30, false}, {120, 0, 0, true}};
+    p.pps = true;
+    p.pps_jitter_s = 100e-9;
+    p.pps_miss_prob = 0.05;
+    p.pps_false_per_s = 0.05;
+    SimCard card(p);
+    const auto end_frame = static_cast<uint64_t>(card.frames_at(300));
+    SegmentFitter fitter(p.rate_hz, 0, end_frame);
+    std::size_t anchors = 0;
+    for (;;) {
+        TimePoint pt = card.next_point();
+        if (pt.frame >= end_frame) {
+            break;
+        }
+        fitter.add_point(pt);
+        SyncPoint s;
+        while (card.next_sync(s)) {
+            fitter.add_sync(s);
+        }
+        framestamp::PpsAnchor a;
+        while (card.next_pps(a)) {
+            if (a.frame < end_frame) {
+                fitter.add_pps(a);
+                ++anchors;
+            }
+        }
+    }
+    SegmentModel m = fitter.finish();
+    EXPECT_GT(m.stats.pps_used, 250U);
+    EXPECT_GE(m.stats.pps_rejected, 5U) << "the false edges";
+    EXPECT_LT(m.stats.pps_jitter_ns, 200.0);
+    EXPECT_GT(m.stats.pps_jitter_ns, 50.0);
+    double worst = 0;
+    for (uint64_t f = 0; f < end_frame; f += 4801) {
+        framestamp::TimeEstimate te = m.frame_to_utc(f);
+        const double err =
+            static_cast<double>(te.utc_ns - card.true_utc_ns(static_cast<double>(f))) +
+            (te.utc_frac_ns - card.true_utc_frac_ns(static_cast<double>(f)));
+        worst = std::max(worst, std::abs(err));
+        ASSERT_TRUE(te.pps) << "frame " << f;
+        EXPECT_EQ(te.clock_uncertainty_ns, 0);
+        EXPECT_LE(std::abs(err), static_cast<double>(te.uncertainty_ns())) << "frame " << f;
+        // ...and back (the whole ns below the time lies before frame 0).
+        if (f > 0) {
+            auto back = m.utc_to_frame(te.utc_ns);
+            ASSERT_TRUE(back.has_value());
+            EXPECT_NEAR(*back, static_cast<double>(f), 0.01);
+        }
+    }
+    EXPECT_LT(worst, 1000.0);
+    // The cache keeps them.
+    SegmentModel again;
+    ASSERT_TRUE(framestamp::deserialize_model(framestamp::serialize_model(m), again));
+    EXPECT_EQ(again.pps_knots.size(), m.pps_knots.size());
+    EXPECT_EQ(again.frame_to_utc(123456).utc_ns, m.frame_to_utc(123456).utc_ns);
+}
+
+// Pulses whose second no synchronised clock ever vouched for say when seconds begin, not which
+// second: they are set aside rather than trusted.
+TEST(TimemapPps, NeverSynchronisedPulsesAreNotUsed) {
+    SimParams p;
+    p.seed = test_seed();
+    p.clock = {{0, -2.5e9, 30, false}};
+    p.pps = true;
+    SimCard card(p);
+    const auto end_frame = static_cast<uint64_t>(card.frames_at(120));
+    SegmentFitter fitter(p.rate_hz, 0, end_frame);
+    for (;;) {
+        TimePoint pt = card.next_point();
+        if (pt.frame >= end_frame) {
+            break;
+        }
+        fitter.add_point(pt);
+        SyncPoint s;
+        while (card.next_sync(s)) {
+            fitter.add_sync(s);
+        }
+        framestamp::PpsAnchor a;
+        while (card.next_pps(a)) {
+            fitter.add_pps(a);
+        }
+    }
+    SegmentModel m = fitter.finish();
+    EXPECT_TRUE(m.pps_knots.empty());
+    EXPECT_GT(m.stats.pps_rejected, 100U);
+    EXPECT_FALSE(m.frame_to_utc(end_frame / 2).pps);
+}
+
 // A least-squares line is late by the mean lateness (about half a granule); the envelope is not.
 TEST(TimemapAccuracy, EnvelopeRemovesTheLatenessBias) {
     SimParams p;
