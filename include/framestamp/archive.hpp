@@ -218,9 +218,10 @@ class Archive {
     // That coarse range of segment `i`: [first, end) in ns since 1970.
     std::pair<int64_t, int64_t> coarse_utc_range(std::size_t segment_index) const;
 
-    // Feeds the points and sync rows of segment `i` to `fitter`-like sinks, in order.
+    // Feeds the points, sync and pps rows of segment `i` to `fitter`-like sinks, in order.
     void read_segment(std::size_t segment_index, const std::function<void(const TimePoint&)>& point,
-                      const std::function<void(const SyncPoint&)>& sync) const;
+                      const std::function<void(const SyncPoint&)>& sync,
+                      const std::function<void(const PpsAnchor&)>& pps = {}) const;
 
     class Impl;
 

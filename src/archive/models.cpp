@@ -2,6 +2,8 @@
 // locating a UTC instant in the archive.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "archive/archive_impl.hpp"
 
@@ -18,7 +20,8 @@ constexpr int64_t kCoarseMarginNs = 5'000'000'000;
 
 void Archive::read_segment(std::size_t segment_index,
                            const std::function<void(const TimePoint&)>& point,
-                           const std::function<void(const SyncPoint&)>& sync) const {
+                           const std::function<void(const SyncPoint&)>& sync,
+                           const std::function<void(const PpsAnchor&)>& pps) const {
     const archive::SegmentRange& range = impl_->ranges.at(segment_index);
     std::optional<SyncPoint> carried;  // the clock's state when the segment starts
     bool started = range.after_line == 0;
@@ -30,11 +33,29 @@ void Archive::read_segment(std::size_t segment_index,
         while (reader.next(row)) {
             const bool is_point = row.kind == "point";
             const bool is_sync = row.kind == "sync";
-            if (!is_point && !is_sync) {
+            const bool is_pps = row.kind == "pps";
+            if (!is_point && !is_sync && !is_pps) {
                 continue;
             }
             if (k == range.last_chunk && row.line >= range.before_line) {
                 break;
+            }
+            if (is_pps) {
+                // A PPS edge (docs/timing-log.md): session_frame + detail frac, realtime_ns the
+                // whole second it marks. One without a readable fraction is not an anchor.
+                if ((started || k != range.first_chunk || row.line > range.after_line) && pps) {
+                    const auto frac = detail_value(row.detail, "frac");
+                    double f = -1;
+                    if (frac) {
+                        f = std::strtod(std::string(*frac).c_str(), nullptr);
+                    }
+                    if (f >= 0 && f < 1 && row.realtime_ns % 1'000'000'000 == 0) {
+                        pps(PpsAnchor{.frame = row.session_frame,
+                                      .frac = f,
+                                      .utc_s = row.realtime_ns / 1'000'000'000});
+                    }
+                }
+                continue;
             }
             SyncPoint s;
             if (is_sync) {
@@ -96,7 +117,8 @@ const SegmentModel& Archive::model(std::size_t segment_index) const {
     SegmentFitter fitter(seg.rate_hz, seg.first_frame, seg.end_frame, impl_->options.fit);
     read_segment(
         segment_index, [&](const TimePoint& p) { fitter.add_point(p); },
-        [&](const SyncPoint& s) { fitter.add_sync(s); });
+        [&](const SyncPoint& s) { fitter.add_sync(s); },
+        [&](const PpsAnchor& a) { fitter.add_pps(a); });
     slot.model = std::make_unique<SegmentModel>(fitter.finish());
     slot.fresh = true;
     impl_->dirty = true;
