@@ -165,6 +165,23 @@ bool close_partial_log(const fsys::path& partial, std::optional<uint64_t> first_
     if (text.empty()) {
         text = std::string(kTimingLogHeader) + "\n";
     }
+    {
+        // A recovery interrupted after it renamed its rewritten copy: the closed log begins with
+        // everything this .partial holds, and the .partial only has to go.
+        fsys::path done = partial;
+        done.replace_extension();
+        std::error_code ec;
+        if (fsys::exists(done, ec)) {
+            std::ifstream in(done, std::ios::binary);
+            std::string head(text.size(), '\0');
+            in.read(head.data(), static_cast<std::streamsize>(head.size()));
+            if (in && head == text) {
+                fsys::remove(partial, ec);
+                fsync_parent_dir(done);
+                return !ec;
+            }
+        }
+    }
     std::string detail = what;
     if (audio != nullptr && !has_row(text, "log_start")) {
         fsys::path final_log = partial;
@@ -240,6 +257,31 @@ bool close_partial_log(const fsys::path& partial, std::optional<uint64_t> first_
     return true;
 }
 
+void finish_empty_chunk(const fsys::path& mark) {
+    std::error_code ec;
+    fsys::path audio = mark;
+    audio.replace_extension();  // drop ".empty"
+    fsys::remove(audio, ec);
+    fsys::remove(mark, ec);
+    fsync_parent_dir(mark);
+}
+
+// Removes a chunk whose audio file holds no frame. Its log is renamed to "<audio>.empty" first:
+// that mark names the audio and survives an interruption, after which the next start-up
+// finishes the removal (finish_empty_chunk), so neither a log naming missing audio nor an empty
+// audio file is ever left.
+void remove_empty_chunk(const fsys::path& audio, const fsys::path& log_partial) {
+    std::error_code ec;
+    const fsys::path mark(audio.string() + ".empty");
+    if (fsys::exists(log_partial, ec)) {
+        fsys::rename(log_partial, mark, ec);
+    } else {
+        std::ofstream{mark};
+    }
+    fsync_parent_dir(mark);
+    finish_empty_chunk(mark);
+}
+
 }  // namespace
 
 StreamRecoveryReport recover_stream_dir(const fsys::path& data_dir, const std::string& stream) {
@@ -251,13 +293,22 @@ StreamRecoveryReport recover_stream_dir(const fsys::path& data_dir, const std::s
     }
     std::vector<fsys::path> audio;
     std::vector<fsys::path> logs;
+    std::vector<fsys::path> marks;
     for (fsys::recursive_directory_iterator it(dir, ec), end; it != end && !ec; it.increment(ec)) {
         const std::string name = it->path().filename().string();
         if (ends_with(name, ".timing.csv.partial")) {
             logs.push_back(it->path());
+        } else if (ends_with(name, ".flac.empty") || ends_with(name, ".wav.empty")) {
+            marks.push_back(it->path());
         } else if (ends_with(name, ".flac.partial") || ends_with(name, ".wav.partial")) {
             audio.push_back(it->path());
         }
+    }
+    for (const fsys::path& mark : marks) {
+        // A removal of an empty chunk that was interrupted: finish it.
+        finish_empty_chunk(mark);
+        ++report.empty_removed;
+        spdlog::warn("recovery: finished removing the empty chunk {}", mark.string());
     }
     for (const fsys::path& partial : audio) {
         fsys::path final_audio = partial;
@@ -275,12 +326,9 @@ StreamRecoveryReport recover_stream_dir(const fsys::path& data_dir, const std::s
         if (!quarantined && rep.frames_recovered == 0) {
             // The crash came before the chunk's first audio reached its file: there is nothing
             // to keep but a header (a FLAC file without a frame, which libsndfile refuses), and
-            // the log times no frame. Both go, the log first, so that an interrupted removal
-            // leaves at worst an empty audio file, never a log naming audio that is not there.
-            fsys::remove(log_partial, ec);
+            // the log times no frame. Both go.
+            remove_empty_chunk(rep.path, log_partial);
             std::erase(logs, log_partial);
-            fsys::remove(rep.path, ec);
-            fsync_parent_dir(rep.path);
             ++report.empty_removed;
             spdlog::warn(
                 "recovery: {} held no audio frame after a crash; removed it and its "

@@ -226,6 +226,7 @@ TEST(DaemonCrash, Kill9AtRandomInstantsLosesAtMostAFlushIntervalAndLeavesATimedA
     ASSERT_EQ(run.stop(SIGTERM), 0) << run.stderr_text();
     EXPECT_TRUE(e2e::files_with_suffix(run.data_dir(), ".partial").empty());
     EXPECT_TRUE(e2e::files_with_suffix(run.data_dir(), ".corrupt").empty());
+    EXPECT_TRUE(e2e::files_with_suffix(run.data_dir(), ".empty").empty());
 
     int status = -1;
     const std::string verify = run_verify(run, &status);

@@ -563,6 +563,7 @@ TEST_F(StreamWriterTest, RecoveryRemovesAChunkWithoutAudioAndRebuildsALostLogHea
         EXPECT_EQ(r.empty_removed, 1);
         EXPECT_EQ(r.failures, 0);
         EXPECT_TRUE(fstest::files_with_suffix(setup_.data_dir, ".partial").empty());
+        EXPECT_TRUE(fstest::files_with_suffix(setup_.data_dir, ".empty").empty());
         EXPECT_EQ(fstest::files_with_suffix(setup_.data_dir, ".wav").size(), 1u);
         EXPECT_EQ(fstest::files_with_suffix(setup_.data_dir, ".timing.csv").size(), 1u);
     }
@@ -593,6 +594,28 @@ TEST_F(StreamWriterTest, RecoveryRemovesAChunkWithoutAudioAndRebuildsALostLogHea
         const uint64_t prev_end = 13'600;
         EXPECT_EQ(std::stoull(rows[1][1]), prev_end);
         EXPECT_EQ(std::stoull(rows[3][7]), 3 * kRate - prev_end);
+    }
+    {
+        // Interrupted recoveries are finished by the next one: a removal of an empty chunk (its
+        // log renamed to the "<audio>.empty" mark, the audio still there), and a log renamed to
+        // its final name whose .partial is still there.
+        const auto wavs = fstest::files_with_suffix(setup_.data_dir, ".wav");
+        const auto logs = fstest::files_with_suffix(setup_.data_dir, ".timing.csv");
+        ASSERT_EQ(wavs.size(), 3u);
+        const fsys::path empty_audio = wavs[2].string() + "_x.wav";
+        fsys::copy_file(wavs[2], empty_audio);
+        std::ofstream(empty_audio.string() + ".empty") << "log";
+        const fsys::path log_partial = logs[2].string() + ".partial";
+        const std::string text = fstest::slurp(logs[2]);
+        std::ofstream(log_partial) << text.substr(0, text.find("\ncrash_recovery,") + 1);
+        const auto r = framestamp::recover_stream_dir(setup_.data_dir, setup_.name);
+        EXPECT_EQ(r.empty_removed, 1);
+        EXPECT_EQ(r.logs_closed, 1);
+        EXPECT_EQ(r.failures, 0);
+        EXPECT_FALSE(fsys::exists(empty_audio));
+        EXPECT_TRUE(fstest::files_with_suffix(setup_.data_dir, ".empty").empty());
+        EXPECT_TRUE(fstest::files_with_suffix(setup_.data_dir, ".partial").empty());
+        EXPECT_EQ(fstest::slurp(logs[2]), text);
     }
 }
 
