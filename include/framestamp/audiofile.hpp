@@ -163,6 +163,11 @@ struct RecoveryReport {
     // Read back from the file's own metadata when present.
     std::optional<uint64_t> first_session_frame;
     std::optional<int64_t> first_sample_utc_ns;
+    // Also from the file's metadata, empty when absent: enough to rebuild the head of a timing
+    // log that lost it.
+    std::string session;
+    std::string sample_format;
+    std::string recorder;
     std::string detail;  // one line for the log: what was found and done
 };
 

@@ -30,8 +30,10 @@ struct StreamSetup {
     // Site, hardware and software facts for every chunk; the writer fills in the stream, session,
     // first frame and first-sample UTC.
     ChunkMetadata metadata;
-    // Longest the first chunk of a session waits for the drift estimate before it opens with the
-    // best guess, in seconds of audio (held in memory meanwhile).
+    // Longest a chunk's audio waits in memory for the chunk's first timing point (a session's
+    // first chunk opens at that point and is named from it), in seconds of audio; never longer
+    // than flush_interval_ns, so a crash costs no more than a flush interval. Points come
+    // several times a second, so the wait is normally a fraction of a second.
     uint32_t first_chunk_wait_s = 3;
     // Set by the daemon's disk monitor while free space is below the reserve: the writer closes
     // its chunk and drops audio (accounted in the next chunk's timing log) until it clears.
@@ -110,12 +112,15 @@ struct StreamRecoveryReport {
     int audio_recovered = 0;
     int audio_quarantined = 0;
     int logs_closed = 0;
+    int empty_removed = 0;  // chunks whose audio held no frame: audio and log removed
     int failures = 0;
 };
 
 // Start-up after a crash: recovers every .partial audio file under data_dir/stream (making it
-// readable and renaming it) and closes its timing log with crash_recovery and chunk_close rows.
-// Logs what it did. Never deletes anything.
+// readable and renaming it) and closes its timing log with crash_recovery and chunk_close rows
+// (rebuilding its log_start and chunk_open rows from the audio's metadata if they were lost).
+// Logs what it did. Deletes nothing recorded: only a chunk whose audio file holds no frame at
+// all (a crash right after it was created) is removed, with its timing log.
 StreamRecoveryReport recover_stream_dir(const std::filesystem::path& data_dir,
                                         const std::string& stream);
 

@@ -166,6 +166,9 @@ FileResult<Salvage> salvage_wav(Io& io, int fd, const std::filesystem::path& fil
             parse_number<uint64_t>(guano_value(text, "framestamp|First Session Frame"));
         s.report.first_sample_utc_ns =
             parse_number<int64_t>(guano_value(text, "framestamp|First Sample UTC ns"));
+        s.report.session = guano_value(text, "framestamp|Session").value_or("");
+        s.report.sample_format = guano_value(text, "framestamp|Sample Format").value_or("");
+        s.report.recorder = guano_value(text, "framestamp|Recorder").value_or("");
     }
     auto status = write_all(io, fd, file, b.data(), b.size(), 0);
     if (!status) {

@@ -37,6 +37,9 @@ struct DecodeState {
     std::string first_error;
     std::optional<uint64_t> first_session_frame;
     std::optional<int64_t> first_sample_utc_ns;
+    std::string session;
+    std::string sample_format;
+    std::string recorder;
 };
 
 template <typename T>
@@ -135,6 +138,12 @@ void on_metadata(const FLAC__StreamDecoder* /*dec*/, const FLAC__StreamMetadata*
                 d.first_session_frame = parse_number<uint64_t>(value);
             } else if (name == "FRAMESTAMP_FIRST_SAMPLE_UTC_NS") {
                 d.first_sample_utc_ns = parse_number<int64_t>(value);
+            } else if (name == "FRAMESTAMP_SESSION") {
+                d.session = std::string(value);
+            } else if (name == "FRAMESTAMP_SAMPLE_FORMAT") {
+                d.sample_format = std::string(value);
+            } else if (name == "FRAMESTAMP_RECORDER") {
+                d.recorder = std::string(value);
             }
         }
     }
@@ -294,6 +303,9 @@ FileResult<Salvage> salvage_flac(Io& io, int fd, const std::filesystem::path& fi
     s.report.channels = d.channels;
     s.report.first_session_frame = d.first_session_frame;
     s.report.first_sample_utc_ns = d.first_sample_utc_ns;
+    s.report.session = d.session;
+    s.report.sample_format = d.sample_format;
+    s.report.recorder = d.recorder;
     if (cut_tail) {
         s.report.detail = fmt::format(
             "FLAC: {} frames in whole FLAC frames kept, {} bytes after "

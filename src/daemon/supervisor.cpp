@@ -77,11 +77,13 @@ StreamSetup Supervisor::setup_for(const Config& cfg, const StreamConfig& s) cons
 void Supervisor::start_streams() {
     for (const auto& s : config_.streams) {
         const StreamRecoveryReport r = recover_stream_dir(config_.data_dir, s.name);
-        if (r.audio_recovered + r.audio_quarantined + r.logs_closed + r.failures > 0) {
+        if (r.audio_recovered + r.audio_quarantined + r.logs_closed + r.empty_removed + r.failures >
+            0) {
             spdlog::warn(
                 "{}: crash recovery: {} chunk(s) recovered, {} quarantined, {} timing "
-                "log(s) closed, {} failure(s)",
-                s.name, r.audio_recovered, r.audio_quarantined, r.logs_closed, r.failures);
+                "log(s) closed, {} empty chunk(s) removed, {} failure(s)",
+                s.name, r.audio_recovered, r.audio_quarantined, r.logs_closed, r.empty_removed,
+                r.failures);
         }
     }
     for (const auto& s : config_.streams) {

@@ -184,6 +184,12 @@ void StreamWriter::handle(const CaptureRecord& r) {
                  .monotonic_raw_ns = r.monotonic_raw_ns,
                  .window_ns = r.window_ns,
                  .delay_frames = r.delay_frames});
+            // The session's first point opens its first chunk; a chunk's first point lets the
+            // audio it holds go to disk, after the log that times it.
+            maybe_open_first_chunk(false);
+            if (holding_ && chunk_points_ > 0) {
+                release_held();
+            }
             return;
         case RecordKind::overrun:
         case RecordKind::ring_overflow: {
@@ -301,13 +307,13 @@ void StreamWriter::maybe_open_first_chunk(bool force) {
         return;
     }
     const uint64_t staged_frames = staged_.size() / frame_bytes_;
-    const uint64_t wait_frames =
-        static_cast<uint64_t>(setup_.first_chunk_wait_s) * setup_.capture.params.rate_hz;
-    if (staged_frames == 0 || (!force && !estimator_.ready() && staged_frames < wait_frames)) {
+    const uint64_t wait_frames = wait_limit_frames();
+    if (staged_frames == 0 || (!force && estimator_.empty() && staged_frames < wait_frames)) {
         return;
     }
-    // The drift estimate is ready (or we waited long enough): the first chunk's start time is
-    // now known as well as it will be.
+    // The session's first timing point is in (or we waited as long as a crash may cost): the
+    // chunk is named and stamped from what is known now, that point at the nominal rate (or,
+    // without one, the session's start), and its log starts with that point.
     first_chunk_opened_ = true;
     std::vector<unsigned char> data = std::move(staged_);
     staged_.clear();
@@ -376,7 +382,56 @@ void StreamWriter::emit(const unsigned char* data, uint64_t n) {
     }
 }
 
+uint64_t StreamWriter::wait_limit_frames() const {
+    const uint64_t rate = setup_.capture.params.rate_hz;
+    const uint64_t by_wait = static_cast<uint64_t>(setup_.first_chunk_wait_s) * rate;
+    const uint64_t by_flush =
+        static_cast<uint64_t>(std::max<int64_t>(setup_.flush_interval_ns, 0)) / 1000 * rate /
+        1'000'000;
+    return std::max<uint64_t>(1, std::min(by_wait, by_flush));
+}
+
 bool StreamWriter::write_frames(const unsigned char* data, uint64_t n) {
+    if (holding_) {
+        const uint64_t held = held_.size() / frame_bytes_;
+        if (held + n <= wait_limit_frames()) {
+            if (data != nullptr) {
+                held_.insert(held_.end(), data, data + n * frame_bytes_);
+            } else {
+                held_.resize(held_.size() + n * frame_bytes_, 0);
+            }
+            return true;
+        }
+        // No point came within the limit: the audio goes to disk after the log's header alone.
+        if (!release_held()) {
+            return false;
+        }
+    }
+    return write_to_file(data, n);
+}
+
+bool StreamWriter::release_held() {
+    if (!holding_) {
+        return true;
+    }
+    holding_ = false;
+    if (env_.sync_log_flushes ? log_.flush() : log_.write_buffered()) {
+        rows_written_ += rows_unflushed_;
+        rows_unflushed_ = 0;
+    } else {
+        log().error("{}: {}", setup_.name, log_.error());
+    }
+    if (env_.sync_log_flushes && log_.is_open()) {
+        // The log's name too must survive a power cut before its audio does.
+        fsync_parent_dir(log_.partial_path());
+    }
+    const std::vector<unsigned char> data = std::move(held_);
+    held_.clear();
+    const uint64_t n = data.size() / frame_bytes_;
+    return n == 0 || write_to_file(data.data(), n);
+}
+
+bool StreamWriter::write_to_file(const unsigned char* data, uint64_t n) {
     FileStatus st;
     if (!audio_) {
         // A chunk with its timing log alone: nothing to write, the log counts the frames.
@@ -478,6 +533,7 @@ bool StreamWriter::open_chunk(uint64_t first_frame, std::optional<int64_t> name_
     chunk_open_ = true;
     chunk_first_ = first_frame;
     chunk_frames_ = 0;
+    chunk_points_ = 0;
     const std::string audio_name = path.filename().string();
     chunk_name_ = audio_name;
     TimingRow start{.kind = "log_start",
@@ -508,6 +564,14 @@ bool StreamWriter::open_chunk(uint64_t first_frame, std::optional<int64_t> name_
         fmt::format("file={}", audio_name));
     publish_chunk_name(audio_name);
     next_flush_mono_ns_ = clock_.monotonic_ns() + setup_.flush_interval_ns;
+    // No audio of the chunk reaches its file before the log's first rows and a timing point do:
+    // a crash at any instant leaves a log that names and times whatever audio the file holds.
+    // Until the chunk's first point (a fraction of a second) its audio is held in memory.
+    holding_ = true;
+    held_.clear();
+    if (!audio_ || chunk_points_ > 0) {
+        release_held();
+    }
     log().debug("{}: chunk {} opened at session frame {}", setup_.name, audio_name, first_frame);
     return true;
 }
@@ -517,6 +581,9 @@ void StreamWriter::close_chunk() {
         return;
     }
     flush_overflow_row();
+    if (holding_ && !release_held()) {
+        return;  // the write failed, and closed the chunk
+    }
     const std::string name = chunk_name_;
     // Close the audio first: if draining the encoder fails, the file holds fewer frames, and the
     // timing log must say what the file really holds.
@@ -576,6 +643,9 @@ void StreamWriter::row(TimingRow r, std::string detail) {
 }
 
 void StreamWriter::append(const TimingRow& r) {
+    if (r.kind == "point") {
+        ++chunk_points_;
+    }
     log_.append(r);
     if (log_.is_open()) {
         ++rows_unflushed_;
@@ -623,6 +693,8 @@ std::vector<std::filesystem::path> StreamWriter::abandon() {
         log_.abandon();
     }
     chunk_open_ = false;
+    holding_ = false;
+    held_.clear();
     rows_unflushed_ = 0;
     pending_rows_.clear();
     overflow_row_.reset();

@@ -110,7 +110,15 @@ class StreamWriter {
     // Hands n frames (nullptr: zeros) to the chunk files, or stages them before the first chunk.
     void consume(const unsigned char* data, uint64_t n);
     void emit(const unsigned char* data, uint64_t n);
+    // Writes n frames to the open chunk, or holds them while its log has no point yet.
     bool write_frames(const unsigned char* data, uint64_t n);
+    bool write_to_file(const unsigned char* data, uint64_t n);
+    // Makes the open chunk's log durable (header, rows so far: its first point) and then writes
+    // the audio held meanwhile. False if that write failed (the chunk is then closed).
+    bool release_held();
+    // Frames a session's first chunk stages, and a chunk holds, at most while waiting for a
+    // timing point: first_chunk_wait_s, and never more than one flush interval.
+    uint64_t wait_limit_frames() const;
     bool open_chunk(uint64_t first_frame, std::optional<int64_t> name_utc_ns);
     void close_chunk();
     void maybe_open_first_chunk(bool force);
@@ -157,6 +165,10 @@ class StreamWriter {
     std::string chunk_name_;  // its audio file's name (also when it has no audio file)
     uint64_t chunk_first_ = 0;
     uint64_t chunk_frames_ = 0;  // written to the chunk (its audio file's count when it has one)
+    uint64_t chunk_points_ = 0;  // point rows in the open chunk's log
+    // The open chunk's audio waits here until its log, with a point, has reached the disk.
+    bool holding_ = false;
+    std::vector<unsigned char> held_;
     int64_t next_flush_mono_ns_ = 0;
     int64_t retry_open_mono_ns_ = 0;
     uint64_t gap_first_ = 0;  // frames dropped since the last chunk failed: [gap_first_, emitted_)

@@ -498,6 +498,127 @@ TEST_F(StreamWriterTest, AbandonLeavesTheOpenChunkAsItsLastFlushLeftIt) {
     EXPECT_TRUE(sink_->errors.empty());
 }
 
+// A crash at any instant must leave a log that names and times whatever audio the file holds:
+// a chunk's audio reaches its file only after its log, with a timing point, has.
+TEST_F(StreamWriterTest, EveryChunksLogAndFirstPointReachTheFileBeforeItsAudio) {
+    StreamWriter w(setup_, stats_, env_);
+    w.apply(record(RecordKind::session_start, 1, 0, kStartRtNs, "device=test"));
+    w.write_audio(nullptr, 800);
+    // No point yet: the first chunk is not open (its name comes from the first point).
+    EXPECT_TRUE(fstest::files_with_suffix(setup_.data_dir, ".partial").empty());
+    uint64_t f = 800;
+    auto point = [&] {
+        CaptureRecord pt =
+            record(RecordKind::point, 1, f, kStartRtNs + static_cast<int64_t>(f * kNsPerS / kRate));
+        pt.hw_frame = f;
+        w.apply(pt);
+    };
+    point();
+    auto partial_logs = fstest::files_with_suffix(setup_.data_dir, ".timing.csv.partial");
+    ASSERT_EQ(partial_logs.size(), 1u);
+    std::vector<Fields> rows = read_rows(partial_logs[0]);
+    ASSERT_GE(rows.size(), 4u);
+    EXPECT_EQ(rows[0][0], "log_start");
+    EXPECT_NE(find_kind(rows, "point"), nullptr);
+    EXPECT_NE(find_kind(rows, "chunk_open"), nullptr);
+    // 2 s chunks on UTC multiples: the next one opens at session frame 13 600 (1.7 s).
+    std::uintmax_t held_from = 0;
+    fsys::path second;
+    while (f < 2 * kRate) {
+        w.write_audio(nullptr, 800);
+        f += 800;
+        const auto audio = fstest::files_with_suffix(setup_.data_dir, ".wav.partial");
+        if (second.empty() && audio.size() == 1 && f > 13'600) {
+            second = audio[0];
+            held_from = fsys::file_size(second);
+            // Opened, its 800 frames held: its log has not reached the file yet.
+            const auto logs = fstest::files_with_suffix(setup_.data_dir, ".timing.csv.partial");
+            ASSERT_EQ(logs.size(), 1u);
+            EXPECT_EQ(fsys::file_size(logs[0]), 0u);
+            point();
+            // Now the log, with its point, is in the file, and then the held audio.
+            rows = read_rows(logs[0]);
+            ASSERT_FALSE(rows.empty());
+            EXPECT_EQ(rows[0][0], "log_start");
+            EXPECT_NE(find_kind(rows, "point"), nullptr);
+            EXPECT_EQ(fsys::file_size(second), held_from + 800 * kFrameBytes);
+            continue;
+        }
+        point();
+    }
+    ASSERT_FALSE(second.empty());
+    w.finish("shutdown");
+    EXPECT_TRUE(sink_->errors.empty());
+}
+
+TEST_F(StreamWriterTest, RecoveryRemovesAChunkWithoutAudioAndRebuildsALostLogHead) {
+    {
+        // Killed as the second chunk opened, before its first point: its audio file holds a
+        // header only.
+        StreamWriter w(setup_, stats_, env_);
+        run_session(w, 1, 13'600, kStartRtNs);
+        w.write_audio(nullptr, 800);
+        ASSERT_EQ(w.abandon().size(), 2u);
+        const auto r = framestamp::recover_stream_dir(setup_.data_dir, setup_.name);
+        EXPECT_EQ(r.empty_removed, 1);
+        EXPECT_EQ(r.failures, 0);
+        EXPECT_TRUE(fstest::files_with_suffix(setup_.data_dir, ".partial").empty());
+        EXPECT_TRUE(fstest::files_with_suffix(setup_.data_dir, ".empty").empty());
+        EXPECT_EQ(fstest::files_with_suffix(setup_.data_dir, ".wav").size(), 1u);
+        EXPECT_EQ(fstest::files_with_suffix(setup_.data_dir, ".timing.csv").size(), 1u);
+    }
+    {
+        // Killed in the middle of the second chunk, its log emptied as by a writer that did not
+        // sync it first: recovery rebuilds its first rows from the audio and the previous log.
+        StreamWriter w(setup_, stats_, env_);
+        run_session(w, 2, 3 * kRate, kStartRtNs + 10 * kNsPerS);
+        ASSERT_EQ(w.abandon().size(), 2u);
+        const auto logs = fstest::files_with_suffix(setup_.data_dir, ".timing.csv.partial");
+        ASSERT_EQ(logs.size(), 1u);
+        fsys::resize_file(logs[0], 0);
+        const auto r = framestamp::recover_stream_dir(setup_.data_dir, setup_.name);
+        EXPECT_EQ(r.audio_recovered, 1);
+        EXPECT_EQ(r.logs_closed, 1);
+        fsys::path log = logs[0];
+        log.replace_extension();
+        const std::vector<Fields> rows = read_rows(log);
+        ASSERT_EQ(rows.size(), 4u);
+        EXPECT_EQ(rows[0][0], "log_start");
+        EXPECT_NE(rows[0][12].find("device=hw:CARD=Test,DEV=0"), std::string::npos) << rows[0][12];
+        EXPECT_NE(rows[0][12].find("rebuilt_by=crash_recovery"), std::string::npos);
+        EXPECT_EQ(rows[1][0], "chunk_open");
+        EXPECT_EQ(rows[2][0], "crash_recovery");
+        EXPECT_EQ(rows[3][0], "chunk_close");
+        // The chunk starts where the previous one of its session ended (2 s chunks on UTC
+        // multiples, the session 0.3 s into a second: at 1.7 s).
+        const uint64_t prev_end = 13'600;
+        EXPECT_EQ(std::stoull(rows[1][1]), prev_end);
+        EXPECT_EQ(std::stoull(rows[3][7]), 3 * kRate - prev_end);
+    }
+    {
+        // Interrupted recoveries are finished by the next one: a removal of an empty chunk (its
+        // log renamed to the "<audio>.empty" mark, the audio still there), and a log renamed to
+        // its final name whose .partial is still there.
+        const auto wavs = fstest::files_with_suffix(setup_.data_dir, ".wav");
+        const auto logs = fstest::files_with_suffix(setup_.data_dir, ".timing.csv");
+        ASSERT_EQ(wavs.size(), 3u);
+        const fsys::path empty_audio = wavs[2].string() + "_x.wav";
+        fsys::copy_file(wavs[2], empty_audio);
+        std::ofstream(empty_audio.string() + ".empty") << "log";
+        const fsys::path log_partial = logs[2].string() + ".partial";
+        const std::string text = fstest::slurp(logs[2]);
+        std::ofstream(log_partial) << text.substr(0, text.find("\ncrash_recovery,") + 1);
+        const auto r = framestamp::recover_stream_dir(setup_.data_dir, setup_.name);
+        EXPECT_EQ(r.empty_removed, 1);
+        EXPECT_EQ(r.logs_closed, 1);
+        EXPECT_EQ(r.failures, 0);
+        EXPECT_FALSE(fsys::exists(empty_audio));
+        EXPECT_TRUE(fstest::files_with_suffix(setup_.data_dir, ".empty").empty());
+        EXPECT_TRUE(fstest::files_with_suffix(setup_.data_dir, ".partial").empty());
+        EXPECT_EQ(fstest::slurp(logs[2]), text);
+    }
+}
+
 TEST_F(StreamWriterTest, FailuresGoToTheWritersLogger) {
     std::ofstream(dir_ / "not_a_dir") << "x";
     setup_.data_dir = dir_ / "not_a_dir";
