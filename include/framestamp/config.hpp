@@ -71,6 +71,12 @@ struct StreamConfig {
     bool overrun_fill_silence =
         true;  // zero-fill frames lost to an overrun (overrun_fill: silence)
     HardwareInfo hardware;
+    // A GPS PPS wired to one of the stream's channels (docs/timing-model.md, "PPS anchors"):
+    // its number counted from 1, 0 for none; the on-time edge's direction; the smallest edge,
+    // as a fraction of full scale.
+    uint32_t pps_channel = 0;
+    bool pps_falling = false;
+    double pps_min_step = 0.05;
     bool operator==(const StreamConfig&) const = default;
 };
 

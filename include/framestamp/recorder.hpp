@@ -14,6 +14,7 @@
 
 #include "framestamp/audiofile.hpp"
 #include "framestamp/capture.hpp"
+#include "framestamp/pps.hpp"
 
 namespace framestamp {
 
@@ -38,6 +39,10 @@ struct StreamSetup {
     // Set by the daemon's disk monitor while free space is below the reserve: the writer closes
     // its chunk and drops audio (accounted in the next chunk's timing log) until it clears.
     const std::atomic<bool>* disk_paused = nullptr;
+    // The channel (0-based) a GPS PPS is wired to, if any: the writer finds its edges and writes
+    // a `pps` row for each (docs/timing-log.md).
+    std::optional<unsigned> pps_channel;
+    PpsDetectorOptions pps;
 };
 
 // Counters and state for status reports (relaxed atomics; current_chunk under its mutex).

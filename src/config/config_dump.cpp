@@ -113,6 +113,11 @@ void dump_stream(Writer& w, const StreamConfig& s) {
            s.file_format == FileFormat::flac ? "" : "unused: file_format is not flac");
     w.line(4, "flush_interval_s", std::to_string(s.flush_interval_s));
     w.line(4, "overrun_fill", s.overrun_fill_silence ? "silence" : "none");
+    w.line(4, "pps_channel", std::to_string(s.pps_channel), s.pps_channel == 0 ? "no PPS" : "");
+    if (s.pps_channel != 0) {
+        w.line(4, "pps_polarity", s.pps_falling ? "falling" : "rising");
+        w.line(4, "pps_min_step", fixed(s.pps_min_step, 3));
+    }
     w.line(4, "hardware", "");
     w.line(6, "make", quoted(s.hardware.make));
     w.line(6, "model", quoted(s.hardware.model));

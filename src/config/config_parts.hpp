@@ -41,7 +41,8 @@ inline constexpr std::string_view kSiteKeys[] = {"recorder_id", "site",        "
 inline constexpr std::string_view kStreamKeys[] = {
     "name",          "device",           "rate_hz",      "channels",      "format",
     "period_frames", "buffer_frames",    "ring_seconds", "chunk_seconds", "file_format",
-    "flac_level",    "flush_interval_s", "overrun_fill", "hardware"};
+    "flac_level",    "flush_interval_s", "overrun_fill", "hardware",      "pps_channel",
+    "pps_polarity",  "pps_min_step"};
 inline constexpr std::string_view kHardwareKeys[] = {"make", "model", "serial"};
 inline constexpr std::string_view kClockSyncKeys[] = {"chronyd", "chronyc_path", "chronyd_socket",
                                                       "timeout_ms"};
@@ -51,6 +52,7 @@ inline constexpr std::string_view kSampleFormats[] = {"S16_LE", "S24_LE", "S24_3
                                                       "FLOAT_LE"};
 inline constexpr std::string_view kFileFormats[] = {"flac", "wav", "rf64"};
 inline constexpr std::string_view kOverrunFills[] = {"silence", "none"};
+inline constexpr std::string_view kPpsPolarities[] = {"rising", "falling"};
 // Indexed by ChronydMode.
 inline constexpr std::string_view kChronydModes[] = {"auto", "yes", "no"};
 

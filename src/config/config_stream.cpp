@@ -130,6 +130,9 @@ StreamConfig parse_stream(const MapReader& r, IssueList& issues, StreamInfo& inf
     const auto flac_level = r.integer("flac_level", 0, 8);
     const auto flush = r.integer("flush_interval_s", 1, 3600);
     const auto fill = r.choice("overrun_fill", kOverrunFills);
+    const auto pps_channel = r.integer("pps_channel", 0, 32);
+    const auto pps_polarity = r.choice("pps_polarity", kPpsPolarities);
+    const auto pps_min_step = r.real("pps_min_step", 0.001, 1.0);
 
     s.rate_hz = static_cast<uint32_t>(rate.get_or(s.rate_hz));
     s.channels = static_cast<uint32_t>(channels.get_or(s.channels));
@@ -145,6 +148,20 @@ StreamConfig parse_stream(const MapReader& r, IssueList& issues, StreamInfo& inf
     s.flush_interval_s = static_cast<uint32_t>(flush.get_or(s.flush_interval_s));
     s.overrun_fill_silence = fill.get_or(0) == 0;
     s.hardware = parse_hardware(r, issues);
+    s.pps_channel = static_cast<uint32_t>(pps_channel.get_or(0));
+    s.pps_falling = pps_polarity.get_or(0) == 1;
+    s.pps_min_step = pps_min_step.get_or(s.pps_min_step);
+    if (!channels.bad && s.pps_channel > s.channels) {
+        r.report("pps_channel", "channel " + std::to_string(s.pps_channel) +
+                                    " does not exist: the stream records " +
+                                    std::to_string(s.channels) +
+                                    " channel(s), numbered from 1 (0: no PPS)");
+        s.pps_channel = 0;
+    }
+    if (s.pps_channel == 0 && (r.has("pps_polarity") || r.has("pps_min_step"))) {
+        r.report(r.has("pps_polarity") ? "pps_polarity" : "pps_min_step",
+                 "has no effect without pps_channel (the channel the PPS is wired to)");
+    }
 
     // period_frames and buffer_frames: 0 (or absent) asks for the default.
     const int64_t p = period.get_or(0);

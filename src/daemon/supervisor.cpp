@@ -59,6 +59,11 @@ StreamSetup Supervisor::setup_for(const Config& cfg, const StreamConfig& s) cons
     st.file_format = s.file_format;
     st.flac_level = s.flac_level;
     st.flush_interval_ns = static_cast<int64_t>(s.flush_interval_s) * kNsPerS;
+    if (s.pps_channel != 0) {
+        st.pps_channel = s.pps_channel - 1;
+        st.pps.rising = !s.pps_falling;
+        st.pps.min_step = s.pps_min_step;
+    }
     st.disk_paused = &disk_->paused();
     ChunkMetadata& m = st.metadata;
     m.recorder_id = cfg.site.recorder_id;

@@ -53,7 +53,11 @@ StreamWriter::StreamWriter(const StreamSetup& setup, RingSinkImpl& sink, WriterS
       frame_bytes_(sink.frame_bytes()),
       estimator_(setup.capture.params.rate_hz, env_.drift),
       policy_(setup.chunk_seconds),
-      zeros_((64 * 1024 / frame_bytes_ + 1) * frame_bytes_, 0) {}
+      zeros_((64 * 1024 / frame_bytes_ + 1) * frame_bytes_, 0) {
+    if (setup_.pps_channel) {
+        pps_.emplace(setup_.capture.params.rate_hz, setup_.pps);
+    }
+}
 
 StreamWriter::StreamWriter(const StreamSetup& setup, WriterStats& stats, WriterEnv env)
     : setup_(setup),
@@ -65,7 +69,11 @@ StreamWriter::StreamWriter(const StreamSetup& setup, WriterStats& stats, WriterE
       frame_bytes_(frame_bytes_of(setup)),
       estimator_(setup.capture.params.rate_hz, env_.drift),
       policy_(setup.chunk_seconds),
-      zeros_((64 * 1024 / frame_bytes_ + 1) * frame_bytes_, 0) {}
+      zeros_((64 * 1024 / frame_bytes_ + 1) * frame_bytes_, 0) {
+    if (setup_.pps_channel) {
+        pps_.emplace(setup_.capture.params.rate_hz, setup_.pps);
+    }
+}
 
 spdlog::logger& StreamWriter::log() const {
     return env_.logger != nullptr ? *env_.logger : *spdlog::default_logger_raw();
@@ -268,6 +276,9 @@ void StreamWriter::start_session(const CaptureRecord& r) {
     staged_.clear();
     estimator_.reset();
     policy_.reset();
+    if (pps_) {
+        pps_->reset();
+    }
     row({.kind = "session_start",
          .session_frame = 0,
          .realtime_ns = r.realtime_ns,
@@ -285,10 +296,36 @@ void StreamWriter::end_session() {
     in_session_ = false;
 }
 
+void StreamWriter::find_pps(const unsigned char* data, uint64_t n) {
+    if (!pps_) {
+        return;
+    }
+    if (data == nullptr) {
+        pps_->reset();  // silence filled in for lost frames: no edge spans it
+        return;
+    }
+    const auto& p = setup_.capture.params;
+    pps_edges_.clear();
+    pps_->feed(data, n, p.format, p.channels, *setup_.pps_channel, consumed_, pps_edges_);
+    for (const PpsEdge& e : pps_edges_) {
+        // The second it marks, from the system clock through the live drift estimate: right to
+        // well under half a second whenever the clock is (the fit counts seconds between edges
+        // from the one it is surest of, so a wrong label here is corrected there).
+        const int64_t utc = utc_of(e.frame);
+        const int64_t second = (utc + 500'000'000) / 1'000'000'000;
+        row({.kind = "pps",
+             .session_frame = e.frame,
+             .realtime_ns = second * 1'000'000'000,
+             .monotonic_raw_ns = raw_of(utc)},
+            fmt::format("frac={:.6f};height={:.4f};seen_ns={}", e.frac, e.height, utc));
+    }
+}
+
 void StreamWriter::consume(const unsigned char* data, uint64_t n) {
     if (n == 0) {
         return;
     }
+    find_pps(data, n);
     consumed_ += n;
     if (!first_chunk_opened_) {
         if (data != nullptr) {
@@ -741,7 +778,16 @@ void StreamWriter::apply_pending_setup() {
         return;
     }
     const bool new_length = next->chunk_seconds != setup_.chunk_seconds;
+    const bool new_pps = next->pps_channel != setup_.pps_channel ||
+                         next->pps.rising != setup_.pps.rising ||
+                         next->pps.min_step != setup_.pps.min_step;
     setup_ = std::move(*next);
+    if (new_pps) {
+        pps_.reset();
+        if (setup_.pps_channel) {
+            pps_.emplace(setup_.capture.params.rate_hz, setup_.pps);
+        }
+    }
     if (new_length) {
         // The chunk opening now ends at the first boundary of the new length after its start.
         policy_ = ChunkPolicy(setup_.chunk_seconds);

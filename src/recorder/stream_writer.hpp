@@ -109,6 +109,9 @@ class StreamWriter {
     void end_session();
     // Hands n frames (nullptr: zeros) to the chunk files, or stages them before the first chunk.
     void consume(const unsigned char* data, uint64_t n);
+    // The PPS channel's edges in n frames from session frame consumed_ (nullptr: a zero fill,
+    // a discontinuity), each written as a `pps` row.
+    void find_pps(const unsigned char* data, uint64_t n);
     void emit(const unsigned char* data, uint64_t n);
     // Writes n frames to the open chunk, or holds them while its log has no point yet.
     bool write_frames(const unsigned char* data, uint64_t n);
@@ -175,6 +178,8 @@ class StreamWriter {
     uint64_t gap_frames_ = 0;
     std::string gap_reason_ = "disk_error";
     std::vector<unsigned char> zeros_;
+    std::optional<PpsDetector> pps_;  // when setup_.pps_channel is set
+    std::vector<PpsEdge> pps_edges_;
     LogRateLimiter limiter_;
     uint64_t rows_unflushed_ = 0;  // appended to the open log since its last flush
     uint64_t rows_written_ = 0;
