@@ -69,6 +69,22 @@ class CaptureSource {
     // After an overrun: make the device capture again (prepare + start). 0 or negative errno.
     virtual int restart() = 0;
     virtual void close() = 0;
+
+    // Whether read() blocks until a period is there. Such sources (the default, and the unit
+    // tests' fakes) get their timing points right after reads. A source that can wait (the ALSA
+    // source reads non-blocking) says false, and the loop takes its points at random instants,
+    // one in each 1/timing_points_per_s slot, independent of the reads.
+    virtual bool read_blocks() const { return true; }
+    // Waits until a read of a period would not block, or until CLOCK_MONOTONIC reaches
+    // `deadline_mono_ns`. Returns 1 (read now; an error is then reported by read()), 0 (the
+    // deadline came first) or a negative errno. The default returns 1 at once.
+    virtual int wait(int64_t deadline_mono_ns) {
+        (void)deadline_mono_ns;
+        return 1;
+    }
+    // How many times the device has woken a waiter (poll descriptors readable) since open; 0
+    // when the source does not know.
+    virtual uint64_t wakeups() const { return 0; }
 };
 
 // The ALSA implementation (src/capture/alsa_source.cpp).
@@ -103,6 +119,7 @@ enum class RecordKind : uint8_t {
     device_back,
     clock_step,
     sync,
+    card_timing,  // what the session-start probe measured of the card's pointer (detail)
 };
 
 // A fixed-size record handed from the capture thread to the writer thread. `at_frame` is the
@@ -148,6 +165,13 @@ struct CaptureOptions {
     int64_t point_dither_ns = 0;
     bool overrun_fill_silence = true;
     int64_t clock_step_threshold_ns = 500'000;
+    // A status reading whose CLOCK_MONOTONIC_RAW window is longer than this (the thread was
+    // descheduled inside it) cannot place its realtime stamp: its point is written flagged
+    // unreliable and is not used for clock-step detection or rate estimates.
+    int64_t max_point_window_ns = 200'000;
+    // Length of the session-start probe of the card's pointer step and wake-up interval (sources
+    // that can wait only); at most a third of the buffer. 0 = no probe.
+    int64_t pointer_probe_ns = 200'000'000;
     int64_t sync_interval_ns = 5'000'000'000;
     int64_t reopen_interval_ns = 2'000'000'000;
 };
@@ -188,6 +212,11 @@ class CaptureLoop {
   private:
     bool run_session(const std::atomic<bool>& stop, const GrantedParams& granted);
     bool take_point(uint64_t session_frames_base);
+    // Timing points at random instants (sources that can wait): the next slot's deadline.
+    void schedule_next_point(int64_t now_mono_ns);
+    // The session-start probe: status readings every few tens of us, then one card_timing record.
+    void probe_sample();
+    void finish_probe(const std::atomic<bool>& stop);
     // A random wait in [0, max_ns) before a timing point (max_ns > 0).
     int64_t next_dither(int64_t max_ns);
     // A record of this kind at the current session frame, stamped now.
@@ -212,13 +241,26 @@ class CaptureLoop {
     uint64_t session_frames_ = 0;  // frames pushed (zero-fill included): the next frame's index
     uint64_t stream_base_ = 0;     // session frame of the device's frame 0 since its last start
     uint64_t read_since_start_ = 0;
-    std::optional<CaptureRecord> last_point_;
+    std::optional<CaptureRecord> last_point_;   // last reliable point (window short enough)
     std::optional<CaptureRecord> first_point_;  // first point since the last start
     // The last few points since the last start: an overrun's position estimate takes the least
     // late of them, not whatever lateness the very last one happened to have.
     static constexpr std::size_t kRecentPoints = 16;
     std::array<CaptureRecord, kRecentPoints> recent_points_{};
     std::size_t recent_count_ = 0;
+    int64_t slot_ns_ = 0;             // 1 / timing_points_per_s
+    int64_t slot_start_mono_ns_ = 0;  // start of the current point slot
+    struct ProbeSample {
+        int64_t raw_ns;
+        uint64_t hw_frame;
+    };
+    std::vector<ProbeSample> probe_changes_;  // probe: readings where the position moved
+    bool probing_ = false;
+    int64_t probe_start_mono_ns_ = 0;
+    int64_t probe_end_mono_ns_ = 0;
+    int64_t probe_next_mono_ns_ = 0;
+    uint64_t probe_readings_ = 0;
+    uint64_t probe_wakeups0_ = 0;
     int64_t next_point_mono_ns_ = 0;
     uint64_t dither_state_ = 0x9e3779b97f4a7c15ULL;  // xorshift state of the point dither
     int64_t next_sync_mono_ns_ = 0;

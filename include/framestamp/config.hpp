@@ -102,10 +102,12 @@ struct ClockSyncConfig {
 };
 
 struct Config {
-    std::string source_file;                    // the file (or source name) this was loaded from
-    std::string data_dir;                       // absolute path of an existing, writable directory
-    uint32_t timing_points_per_s = 8;           // per stream
-    uint32_t timing_dither_us = 2000;           // random wait before each timing point, 0..20000
+    std::string source_file;           // the file (or source name) this was loaded from
+    std::string data_dir;              // absolute path of an existing, writable directory
+    uint32_t timing_points_per_s = 8;  // per stream
+    uint32_t timing_dither_us = 2000;  // random wait before each point (blocking sources only)
+    // A timing point whose CLOCK_MONOTONIC_RAW window is longer than this is flagged unreliable.
+    uint32_t timing_max_window_us = 200;
     uint32_t sync_sample_interval_s = 5;        // how often clock sync state is sampled
     int64_t clock_step_threshold_ns = 500'000;  // |jump of REALTIME - MONOTONIC_RAW| that is a step
     ClockSyncConfig clock_sync;

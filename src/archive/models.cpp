@@ -82,6 +82,10 @@ void Archive::read_segment(std::size_t segment_index,
                 }
                 continue;
             }
+            // A point the capture flagged (unreliable=window: its stamp could not be placed).
+            if (detail_value(row.detail, "unreliable")) {
+                continue;
+            }
             // The fit takes points in frame order; a point that goes back is not trusted.
             if (have_point && row.session_frame < last_frame) {
                 continue;

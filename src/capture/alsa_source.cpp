@@ -3,9 +3,12 @@
 // `delay` (small, non-wrapping) are taken from snd_pcm_status.
 #include <alsa/asoundlib.h>
 #include <fmt/format.h>
+#include <poll.h>
 
 #include <cerrno>
+#include <ctime>
 #include <string_view>
+#include <vector>
 
 #include "framestamp/capture.hpp"
 
@@ -86,6 +89,50 @@ class AlsaSource final : public CaptureSource {
         }
         return r;
     }
+
+    // The PCM is non-blocking: the loop waits in wait(), with a deadline for its next timing
+    // point, and reads when a period is there.
+    bool read_blocks() const override { return false; }
+
+    int wait(int64_t deadline_mono_ns) override {
+        // A descriptor that keeps saying "readable" while less than a period is there (some
+        // plugins) must not spin the thread: after this many such wake-ups the read goes ahead
+        // with what there is.
+        constexpr int kMaxShortWakeups = 64;
+        int short_wakeups = 0;
+        for (;;) {
+            const int64_t left = std::max<int64_t>(0, deadline_mono_ns - monotonic_ns());
+            const timespec ts{static_cast<time_t>(left / 1'000'000'000),
+                              static_cast<long>(left % 1'000'000'000)};
+            const int n = ppoll(pfds_.data(), pfds_.size(), &ts, nullptr);
+            if (n < 0) {
+                return errno == EINTR ? 0 : -errno;
+            }
+            if (n == 0) {
+                return 0;
+            }
+            unsigned short revents = 0;
+            const int err = snd_pcm_poll_descriptors_revents(
+                pcm_, pfds_.data(), static_cast<unsigned>(pfds_.size()), &revents);
+            if (err < 0) {
+                return 1;  // the read reports what is wrong
+            }
+            if ((revents & (POLLERR | POLLNVAL | POLLHUP)) != 0) {
+                return 1;
+            }
+            if ((revents & POLLIN) == 0) {
+                continue;
+            }
+            ++wakeups_;
+            const snd_pcm_sframes_t avail = snd_pcm_avail_update(pcm_);
+            if (avail < 0 || static_cast<snd_pcm_uframes_t>(avail) >= period_ ||
+                ++short_wakeups >= kMaxShortWakeups) {
+                return 1;
+            }
+        }
+    }
+
+    uint64_t wakeups() const override { return wakeups_; }
 
     int64_t read(void* buffer, uint64_t frames) override {
         const snd_pcm_sframes_t n =
@@ -224,6 +271,23 @@ class AlsaSource final : public CaptureSource {
         if ((err = snd_pcm_status_malloc(&status_)) < 0) {
             return fail(r, err, "out of memory");
         }
+        period_ = period;
+        if ((err = snd_pcm_nonblock(pcm_, 1)) < 0) {
+            return fail(
+                r, err,
+                fmt::format("'{}': cannot read non-blocking: {}", p.device, snd_strerror(err)));
+        }
+        const int nfds = snd_pcm_poll_descriptors_count(pcm_);
+        if (nfds <= 0) {
+            return fail(r, nfds < 0 ? nfds : -EINVAL,
+                        fmt::format("'{}' has no poll descriptors", p.device));
+        }
+        pfds_.assign(static_cast<std::size_t>(nfds), pollfd{});
+        if ((err = snd_pcm_poll_descriptors(pcm_, pfds_.data(), static_cast<unsigned>(nfds))) < 0) {
+            return fail(
+                r, err,
+                fmt::format("'{}': cannot get poll descriptors: {}", p.device, snd_strerror(err)));
+        }
         return true;
     }
 
@@ -239,6 +303,9 @@ class AlsaSource final : public CaptureSource {
 
     snd_pcm_t* pcm_ = nullptr;
     snd_pcm_status_t* status_ = nullptr;
+    std::vector<pollfd> pfds_;
+    snd_pcm_uframes_t period_ = 1;
+    uint64_t wakeups_ = 0;
 };
 
 }  // namespace

@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/prctl.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -17,6 +20,9 @@ namespace framestamp {
 namespace {
 
 constexpr int64_t kNsPerS = 1'000'000'000;
+constexpr int64_t kProbeSampleNs = 25'000;       // status readings during the pointer probe
+constexpr int64_t kCoarseStepNs = 2'000'000;     // pointer steps longer than this are warned of
+constexpr std::size_t kProbeMaxChanges = 16384;  // probe: position changes kept
 
 bool is_absent(int err) {
     return err == -ENODEV || err == -ENOENT || err == -EBUSY || err == -EAGAIN;
@@ -111,20 +117,53 @@ bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams
     const uint64_t period = granted.period_frames > 0 ? granted.period_frames : p.period_frames;
     buffer_.resize(period * frame_bytes);
     const int64_t point_interval_ns = kNsPerS / std::max<uint32_t>(1, opt_.timing_points_per_s);
-    // Reads return just after the card's position has stepped (the wake-up follows the step), so
-    // points taken right after them would all be late by about the same wake-up latency, which
-    // no fit can see. A random wait first spreads them over the position's steps; it is capped
-    // at half a period so that the buffer never fills because of it.
     const int64_t period_ns =
         static_cast<int64_t>(period) * kNsPerS / std::max<uint32_t>(1, p.rate_hz);
-    const int64_t dither_ns = std::min(opt_.point_dither_ns, period_ns / 2);
     dither_state_ ^= static_cast<uint64_t>(monotonic_ns());
     if (dither_state_ == 0) {
         dither_state_ = 0x9e3779b97f4a7c15ULL;  // xorshift stays at 0 for ever
     }
+    // A source whose read blocks: points right after reads, each after a random wait (capped at
+    // half a period so that the buffer never fills because of it), because a read returns just
+    // after the card's position has stepped and points taken right then would all be late by
+    // about the same wake-up latency, which no fit can see.
+    // A source that can wait: points at instants uniform in each 1/timing_points_per_s slot, so
+    // that they sample the whole of the card's position step, however coarse (docs/timing-
+    // model.md); reads happen whenever a period is there.
+    const bool slots = !source_.read_blocks();
+    const int64_t dither_ns = slots ? 0 : std::min(opt_.point_dither_ns, period_ns / 2);
+    slot_ns_ = point_interval_ns;
+    probing_ = false;
+    if (slots) {
+        // Timer slack would let the kernel push each wake-up up to 50 us later, towards the next
+        // period wake-up, and so bunch the points again.
+        prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+        const int64_t now = monotonic_ns();
+        const int64_t buffer_ns = static_cast<int64_t>(granted.buffer_frames) * kNsPerS /
+                                  std::max<uint32_t>(1, p.rate_hz);
+        const int64_t probe_ns = std::min(opt_.pointer_probe_ns, buffer_ns / 3);
+        if (probe_ns > 0) {
+            probing_ = true;
+            probe_changes_.clear();
+            probe_changes_.reserve(kProbeMaxChanges);
+            probe_readings_ = 0;
+            probe_start_mono_ns_ = now;
+            probe_end_mono_ns_ = now + probe_ns;
+            probe_next_mono_ns_ = now;
+            probe_wakeups0_ = source_.wakeups();
+        }
+        slot_start_mono_ns_ = probing_ ? probe_end_mono_ns_ : now;
+        next_point_mono_ns_ = slot_start_mono_ns_ + next_dither(slot_ns_);
+    }
 
     while (!stop.load(std::memory_order_relaxed)) {
-        const int64_t n = source_.read(buffer_.data(), period);
+        int64_t n = 0;
+        if (slots) {
+            const int w = source_.wait(probing_ ? probe_next_mono_ns_ : next_point_mono_ns_);
+            n = w > 0 ? source_.read(buffer_.data(), period) : w;
+        } else {
+            n = source_.read(buffer_.data(), period);
+        }
         if (n > 0) {
             const auto frames = static_cast<uint64_t>(n);
             push_audio_or_drop(buffer_.data(), frames);
@@ -134,36 +173,134 @@ bool CaptureLoop::run_session(const std::atomic<bool>& stop, const GrantedParams
             stats_.last_progress_mono_ns.store(mono, std::memory_order_relaxed);
             stats_.heartbeat_mono_ns.store(mono, std::memory_order_relaxed);
             stats_.state.store(CaptureState::recording, std::memory_order_relaxed);
-            if (mono >= next_point_mono_ns_) {
-                if (dither_ns > 0) {
-                    std::this_thread::sleep_for(std::chrono::nanoseconds(next_dither(dither_ns)));
+            if (!slots) {
+                if (mono >= next_point_mono_ns_) {
+                    if (dither_ns > 0) {
+                        std::this_thread::sleep_for(
+                            std::chrono::nanoseconds(next_dither(dither_ns)));
+                    }
+                    // A failed status here is seen again by the next read.
+                    if (take_point(stream_base_)) {
+                        next_point_mono_ns_ = mono + point_interval_ns;
+                    }
                 }
-                // A failed status here is seen again by the next read.
-                if (take_point(stream_base_)) {
-                    next_point_mono_ns_ = mono + point_interval_ns;
-                }
+                maybe_sample_sync(mono);
+                continue;
             }
-            maybe_sample_sync(mono);
-            continue;
-        }
-        if (n == -EAGAIN || n == -EINTR) {
-            continue;
-        }
-        if (n == -EPIPE) {
+        } else if (n == 0 || n == -EAGAIN || n == -EINTR) {
+            // The deadline came (or nothing this time): timing points are looked at below.
+        } else if (n == -EPIPE) {
             handle_overrun(stop);
             continue;
+        } else {
+            // -ENODEV (unplugged) or any other error: the device is gone for this session.
+            CaptureRecord lost = event(RecordKind::device_lost);
+            record_set_detail(
+                lost, fmt::format("error={};errno={}", std::strerror(static_cast<int>(-n)), -n));
+            push_event(lost, stop);
+            stats_.device_present.store(false, std::memory_order_relaxed);
+            spdlog::error("device '{}' lost: {}; closing the chunk and retrying every {} s",
+                          p.device, std::strerror(static_cast<int>(-n)),
+                          opt_.reopen_interval_ns / kNsPerS);
+            probing_ = false;
+            return true;
         }
-        // -ENODEV (unplugged) or any other error: the device is gone for this session.
-        CaptureRecord lost = event(RecordKind::device_lost);
-        record_set_detail(
-            lost, fmt::format("error={};errno={}", std::strerror(static_cast<int>(-n)), -n));
-        push_event(lost, stop);
-        stats_.device_present.store(false, std::memory_order_relaxed);
-        spdlog::error("device '{}' lost: {}; closing the chunk and retrying every {} s", p.device,
-                      std::strerror(static_cast<int>(-n)), opt_.reopen_interval_ns / kNsPerS);
-        return true;
+        if (!slots) {
+            continue;
+        }
+        const int64_t now = monotonic_ns();
+        if (probing_) {
+            if (now >= probe_next_mono_ns_) {
+                probe_sample();
+                probe_next_mono_ns_ = monotonic_ns() + kProbeSampleNs;
+            }
+            if (now >= probe_end_mono_ns_) {
+                finish_probe(stop);
+            }
+        } else if (now >= next_point_mono_ns_) {
+            take_point(stream_base_);  // a failed status is seen again by the next read
+            schedule_next_point(now);
+        }
+        maybe_sample_sync(now);
     }
     return false;
+}
+
+void CaptureLoop::schedule_next_point(int64_t now_mono_ns) {
+    slot_start_mono_ns_ += slot_ns_;
+    if (slot_start_mono_ns_ + slot_ns_ <= now_mono_ns) {
+        // Fell a whole slot behind (a stall): start again from now rather than catch up in a
+        // burst of points.
+        slot_start_mono_ns_ = now_mono_ns;
+    }
+    next_point_mono_ns_ = slot_start_mono_ns_ + next_dither(slot_ns_);
+}
+
+void CaptureLoop::probe_sample() {
+    StatusReading s;
+    if (source_.status(&s) != 0) {
+        return;
+    }
+    ++probe_readings_;
+    const uint64_t hw = stream_base_ + read_since_start_ + s.avail_frames;
+    if (probe_changes_.empty() || probe_changes_.back().hw_frame != hw) {
+        if (probe_changes_.size() < kProbeMaxChanges) {
+            probe_changes_.push_back({s.monotonic_raw_ns, hw});
+        }
+    }
+}
+
+void CaptureLoop::finish_probe(const std::atomic<bool>& stop) {
+    probing_ = false;
+    const int64_t span_ns = monotonic_ns() - probe_start_mono_ns_;
+    const uint64_t wakeups = source_.wakeups() - probe_wakeups0_;
+    // The first change is where the probe found the pointer, not a step: steps are measured from
+    // it to the last change.
+    const std::size_t steps = probe_changes_.size() > 1 ? probe_changes_.size() - 1 : 0;
+    double step_frames = 0;
+    double step_ns = 0;
+    if (steps > 0) {
+        step_frames =
+            static_cast<double>(probe_changes_.back().hw_frame - probe_changes_.front().hw_frame) /
+            static_cast<double>(steps);
+        step_ns =
+            static_cast<double>(probe_changes_.back().raw_ns - probe_changes_.front().raw_ns) /
+            static_cast<double>(steps);
+    }
+    const double sample_ns =
+        probe_readings_ > 0 ? static_cast<double>(span_ns) / static_cast<double>(probe_readings_)
+                            : 0;
+    const double wakeup_ns =
+        wakeups > 0 ? static_cast<double>(span_ns) / static_cast<double>(wakeups) : 0;
+    CaptureRecord r = event(RecordKind::card_timing);
+    // steps=0: the position did not move twice within the probe, so its step is at least the
+    // probe's length.
+    record_set_detail(
+        r, fmt::format("pointer_step_frames={:.2f};pointer_step_us={:.1f};steps={};"
+                       "wakeup_interval_us={:.1f};wakeups={};probe_us={:.0f};readings={};"
+                       "reading_interval_us={:.1f}",
+                       step_frames, step_ns / 1e3, steps, wakeup_ns / 1e3, wakeups,
+                       static_cast<double>(span_ns) / 1e3, probe_readings_, sample_ns / 1e3));
+    push_event(r, stop);
+    const double step_or_probe_ns = steps > 0 ? step_ns : static_cast<double>(span_ns);
+    if (step_or_probe_ns > static_cast<double>(kCoarseStepNs)) {
+        // A point taken at a random instant is late by 0..one step, uniformly: its error has a
+        // spread of step/sqrt(12); a fit over a minute of points averages that down.
+        const double points = std::max(1.0, 60.0 * opt_.timing_points_per_s);
+        spdlog::warn(
+            "'{}': the card's position moves in coarse steps ({}{:.1f} ms{}): each timing point "
+            "is late by 0-{:.1f} ms (spread {:.0f} us); expect about {:.0f} us from a minute of "
+            "points ({} per second)",
+            opt_.params.device, steps > 0 ? "" : "at least ", step_or_probe_ns / 1e6,
+            steps > 0 ? fmt::format(", {:.1f} frames", step_frames) : "", step_or_probe_ns / 1e6,
+            step_or_probe_ns / std::sqrt(12.0) / 1e3,
+            step_or_probe_ns / std::sqrt(12.0 * points) / 1e3, opt_.timing_points_per_s);
+    } else {
+        spdlog::info(
+            "'{}': the card's position moves in steps of {:.1f} frames ({:.0f} us); "
+            "woken every {:.0f} us",
+            opt_.params.device, step_frames, step_ns / 1e3, wakeup_ns / 1e3);
+    }
 }
 
 int64_t CaptureLoop::next_dither(int64_t max_ns) {
@@ -202,7 +339,18 @@ bool CaptureLoop::take_point(uint64_t stream_base) {
     if (source_.status(&s) != 0) {
         return false;
     }
-    const CaptureRecord pt = point(s, stream_base + read_since_start_ + s.avail_frames);
+    CaptureRecord pt = point(s, stream_base + read_since_start_ + s.avail_frames);
+    if (s.window_ns > opt_.max_point_window_ns) {
+        // The thread was descheduled between the two CLOCK_MONOTONIC_RAW readings, so the
+        // realtime stamp can be anywhere in the window: realtime - raw is off by up to half of
+        // it, which would read as a clock step there and back. Written, flagged, and otherwise
+        // ignored: not compared for steps, not used for rates.
+        record_set_detail(pt, "unreliable=window");
+        if (pending_drop_frames_ == 0) {
+            sink_.push_record(pt);
+        }
+        return true;
+    }
     if (last_point_) {
         const int64_t before = last_point_->realtime_ns - last_point_->monotonic_raw_ns;
         const int64_t now = pt.realtime_ns - pt.monotonic_raw_ns;
@@ -305,11 +453,16 @@ void CaptureLoop::handle_overrun(const std::atomic<bool>& stop) {
     recent_count_ = 0;
     if (have_status) {
         // The first point of the restarted stream, so the fit has both sides of the gap.
-        const CaptureRecord pt = point(s, stream_base_ + s.avail_frames);
-        first_point_ = pt;
-        last_point_ = pt;
-        recent_points_[0] = pt;
-        recent_count_ = 1;
+        CaptureRecord pt = point(s, stream_base_ + s.avail_frames);
+        if (s.window_ns > opt_.max_point_window_ns) {
+            record_set_detail(pt, "unreliable=window");
+            last_point_.reset();
+        } else {
+            first_point_ = pt;
+            last_point_ = pt;
+            recent_points_[0] = pt;
+            recent_count_ = 1;
+        }
         sink_.push_record(pt);
     } else {
         last_point_.reset();

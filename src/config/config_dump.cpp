@@ -134,6 +134,7 @@ std::string config_dump(const Config& c) {
     w.line(0, "data_dir", quoted(c.data_dir));
     w.line(0, "timing_points_per_s", std::to_string(c.timing_points_per_s));
     w.line(0, "timing_dither_us", std::to_string(c.timing_dither_us));
+    w.line(0, "timing_max_window_us", std::to_string(c.timing_max_window_us));
     w.line(0, "sync_sample_interval_s", std::to_string(c.sync_sample_interval_s));
     w.line(0, "clock_step_threshold_us", std::to_string(c.clock_step_threshold_ns / kNsPerUs));
     w.line(0, "clock_sync", "");

@@ -120,6 +120,8 @@ Config parse_root(const YAML::Node& root, cd::IssueList& issues, const ConfigLoa
         top.integer("timing_points_per_s", 4, 1000).get_or(config.timing_points_per_s));
     config.timing_dither_us = static_cast<uint32_t>(
         top.integer("timing_dither_us", 0, 20'000).get_or(config.timing_dither_us));
+    config.timing_max_window_us = static_cast<uint32_t>(
+        top.integer("timing_max_window_us", 10, 100'000).get_or(config.timing_max_window_us));
     config.sync_sample_interval_s = static_cast<uint32_t>(
         top.integer("sync_sample_interval_s", 1, 3600).get_or(config.sync_sample_interval_s));
     constexpr int64_t kNsPerUs = 1000;

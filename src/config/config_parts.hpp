@@ -27,6 +27,7 @@ inline constexpr uint64_t kWavHeaderAllowanceBytes = 64 * 1024;
 inline constexpr std::string_view kTopKeys[] = {"data_dir",
                                                 "timing_points_per_s",
                                                 "timing_dither_us",
+                                                "timing_max_window_us",
                                                 "sync_sample_interval_s",
                                                 "clock_step_threshold_us",
                                                 "clock_sync",

@@ -51,6 +51,7 @@ StreamSetup Supervisor::setup_for(const Config& cfg, const StreamConfig& s) cons
     st.capture.params.buffer_frames = s.buffer_frames;
     st.capture.timing_points_per_s = cfg.timing_points_per_s;
     st.capture.point_dither_ns = static_cast<int64_t>(cfg.timing_dither_us) * 1000;
+    st.capture.max_point_window_ns = static_cast<int64_t>(cfg.timing_max_window_us) * 1000;
     st.capture.overrun_fill_silence = s.overrun_fill_silence;
     st.capture.clock_step_threshold_ns = cfg.clock_step_threshold_ns;
     st.capture.sync_interval_ns = static_cast<int64_t>(cfg.sync_sample_interval_s) * kNsPerS;
@@ -111,6 +112,7 @@ bool same_capture(const Config& a, const StreamConfig& sa, const Config& b,
                   const StreamConfig& sb) {
     return a.data_dir == b.data_dir && a.timing_points_per_s == b.timing_points_per_s &&
            a.timing_dither_us == b.timing_dither_us &&
+           a.timing_max_window_us == b.timing_max_window_us &&
            a.sync_sample_interval_s == b.sync_sample_interval_s &&
            a.clock_step_threshold_ns == b.clock_step_threshold_ns && sa.device == sb.device &&
            sa.rate_hz == sb.rate_hz && sa.channels == sb.channels && sa.format == sb.format &&

@@ -180,24 +180,35 @@ void StreamWriter::handle(const CaptureRecord& r) {
                 detail);
             return;
         case RecordKind::point:
-            estimator_.add(r.hw_frame, r.realtime_ns);
-            rt_minus_raw_ns_ = r.realtime_ns - r.monotonic_raw_ns;
-            if (estimator_.ready()) {
-                stats_.drift_ppm.store(estimator_.ppm(), std::memory_order_relaxed);
-                stats_.drift_known.store(true, std::memory_order_relaxed);
+            // A flagged point (detail unreliable=...) is written but feeds no estimate.
+            if (detail.empty()) {
+                estimator_.add(r.hw_frame, r.realtime_ns);
+                rt_minus_raw_ns_ = r.realtime_ns - r.monotonic_raw_ns;
+                if (estimator_.ready()) {
+                    stats_.drift_ppm.store(estimator_.ppm(), std::memory_order_relaxed);
+                    stats_.drift_known.store(true, std::memory_order_relaxed);
+                }
             }
             row({.kind = "point",
                  .session_frame = r.hw_frame,
                  .realtime_ns = r.realtime_ns,
                  .monotonic_raw_ns = r.monotonic_raw_ns,
                  .window_ns = r.window_ns,
-                 .delay_frames = r.delay_frames});
+                 .delay_frames = r.delay_frames},
+                detail);
             // The session's first point opens its first chunk; a chunk's first point lets the
             // audio it holds go to disk, after the log that times it.
             maybe_open_first_chunk(false);
             if (holding_ && chunk_points_ > 0) {
                 release_held();
             }
+            return;
+        case RecordKind::card_timing:
+            row({.kind = "card_timing",
+                 .session_frame = r.at_frame,
+                 .realtime_ns = r.realtime_ns,
+                 .monotonic_raw_ns = r.monotonic_raw_ns},
+                detail);
             return;
         case RecordKind::overrun:
         case RecordKind::ring_overflow: {

@@ -61,6 +61,9 @@ std::vector<TruthRow> read_truth(const std::string& path) {
         r.realtime_ns = std::stoll(field);
         std::getline(ss, field, ',');
         r.channel = std::stoi(field);
+        if (std::getline(ss, field, ',') && !field.empty()) {
+            r.latency_ns = std::stoll(field);  // v2: a seventh column
+        }
         rows.push_back(r);
     }
     return rows;

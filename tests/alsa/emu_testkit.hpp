@@ -28,7 +28,7 @@ class TempDir {
 // emulated card's generated configuration and that file. Returns the ALSA_CONFIG_PATH value.
 std::string define_pcm(const TempDir& dir, const std::string& name, const std::string& body);
 
-// One row of the emulated card's truth log (docs/emulated-card.md).
+// One row of the emulated card's truth log (docs/emulated-card.md); reads v1 and v2 logs.
 struct TruthRow {
     std::string kind;
     uint64_t start_index = 0;
@@ -36,6 +36,7 @@ struct TruthRow {
     int64_t card_frame = 0;
     int64_t realtime_ns = 0;
     int channel = -1;
+    int64_t latency_ns = 0;  // "step" rows: the step's completion latency (v2 logs only)
 };
 std::vector<TruthRow> read_truth(const std::string& path);
 std::vector<TruthRow> truth_of_kind(const std::vector<TruthRow>& rows, const std::string& kind);

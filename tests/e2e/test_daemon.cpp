@@ -1,10 +1,13 @@
 // framestampd end to end, in real time, against emulated sound cards.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
+#include <stdexcept>
 #include <thread>
 
 #include "daemon_harness.hpp"
@@ -202,6 +205,70 @@ streams:
     }
     std::printf("%d clicks placed in UTC, worst error %.1f us\n", checked, worst_us);
     EXPECT_GE(checked, 16);
+}
+
+// A USB card whose pointer moves once per URB of 8 packets (8 ms, 384 frames): the points are
+// taken at random instants, not after reads, so their lateness (truth position at the point's
+// timestamp minus the position it reported) spreads over the whole step, and the session's
+// card_timing row measured the step.
+TEST(Daemon, CoarseUsbStepsAreSampledOverTheWholeStep) {
+    DaemonRun run;
+    run.define_card("card_urb",
+                    "pointer usb\nurb_packets 8\noffset_ppm 30\nsignal sine\n"
+                    "truth_log \"" +
+                        run.truth_path("card_urb") + "\"");
+    run.write_config(R"(
+timing_points_per_s: 50
+streams:
+  - name: urb
+    device: card_urb
+    period_frames: 480
+    buffer_frames: 9600
+    chunk_seconds: 60
+    file_format: wav
+    flush_interval_s: 1
+)");
+    run.start();
+    sleep_s(6.5);
+    ASSERT_EQ(run.stop(SIGTERM), 0) << run.stderr_text();
+    EXPECT_NE(run.stderr_text().find("coarse steps"), std::string::npos) << run.stderr_text();
+    const StreamArchive a = read_stream(run.data_dir(), "urb", ".wav");
+    ASSERT_EQ(a.logs.size(), 1U);
+    const auto ct = e2e::rows_of(a.logs[0], "card_timing");
+    ASSERT_EQ(ct.size(), 1U);
+    const std::string detail = ct[0]["detail"];
+    std::printf("card_timing: %s\n", detail.c_str());
+    const auto value = [&](const std::string& key) {
+        const auto at = detail.find(key + "=");
+        return at == std::string::npos ? -1.0 : std::stod(detail.substr(at + key.size() + 1));
+    };
+    EXPECT_NEAR(value("pointer_step_frames"), 384.0, 2.0);
+    EXPECT_NEAR(value("pointer_step_us"), 8000.0, 400.0);
+
+    const auto truth = emutest::read_truth(run.truth_path("card_urb"));
+    std::vector<double> late;
+    for (const auto& p : e2e::rows_of(a.logs[0], "point")) {
+        const int64_t rt = p.i("realtime_ns");
+        try {
+            late.push_back(emutest::truth_position_at(truth, 1, rt) -
+                           static_cast<double>(p.i("session_frame")));
+        } catch (const std::runtime_error&) {
+            // the last points may pass the truth log's last row
+        }
+    }
+    ASSERT_GT(late.size(), 250U);
+    std::sort(late.begin(), late.end());
+    const double lo = late[late.size() / 20];
+    const double mid = late[late.size() / 2];
+    const double hi = late[late.size() * 19 / 20];
+    std::printf("lateness (frames): 5%% %.1f, median %.1f, 95%% %.1f of a 384-frame step\n", lo,
+                mid, hi);
+    // Uniform over the step: 5 % at 19, the median at 192, 95 % at 365 frames; read-coupled
+    // points would all sit at about the same place.
+    EXPECT_GE(late.front(), -2.0);
+    EXPECT_LT(lo, 60.0);
+    EXPECT_NEAR(mid, 192.0, 60.0);
+    EXPECT_GT(hi, 320.0);
 }
 
 // A stall longer than the buffer overruns the card: the lost frames are counted from the

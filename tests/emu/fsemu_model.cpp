@@ -205,6 +205,225 @@ int32_t unpack_sample(Format f, const unsigned char* src) {
     return 0;
 }
 
+std::optional<PointerMode> parse_pointer_mode(const std::string& name) {
+    if (name == "frames") {
+        return PointerMode::frames;
+    }
+    if (name == "usb") {
+        return PointerMode::usb;
+    }
+    if (name == "period") {
+        return PointerMode::period;
+    }
+    return std::nullopt;
+}
+
+const char* pointer_mode_name(PointerMode m) {
+    switch (m) {
+        case PointerMode::frames:
+            return "frames";
+        case PointerMode::usb:
+            return "usb";
+        case PointerMode::period:
+            return "period";
+    }
+    return "?";
+}
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27U)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31U);
+}
+
+// Uniform in (0, 1] from the seed, the step index and a salt naming the draw.
+double unit_draw(uint64_t seed, int64_t index, uint64_t salt) {
+    const uint64_t h = splitmix64(splitmix64(seed ^ (salt * 0xd6e8feb86659fd93ULL)) ^
+                                  static_cast<uint64_t>(index));
+    return (static_cast<double>(h >> 11U) + 1.0) * 0x1.0p-53;
+}
+
+}  // namespace
+
+int64_t completion_latency_ns(const PointerParams& p, int64_t index) {
+    double ns = 0;
+    if (p.completion_mean_ns > 0) {
+        const auto mean = static_cast<double>(p.completion_mean_ns);
+        ns = std::min(-mean * std::log(unit_draw(p.seed, index, 1)),
+                      mean * static_cast<double>(kLatencyCapMeans));
+    }
+    if (p.tail_prob > 0 && p.tail_ns > 0 && unit_draw(p.seed, index, 2) <= p.tail_prob) {
+        ns += unit_draw(p.seed, index, 3) * static_cast<double>(p.tail_ns);
+    }
+    return static_cast<int64_t>(ns);
+}
+
+CardPointer::CardPointer(const CardClock& clock, PointerParams params)
+    : clock_(clock), params_(params) {
+    params_.granularity_frames = std::max<int64_t>(1, params_.granularity_frames);
+    params_.urb_packets = std::max<int64_t>(1, params_.urb_packets);
+    params_.packet_ns = std::max<int64_t>(1000, params_.packet_ns);
+}
+
+bool CardPointer::has_latency() const {
+    return params_.completion_mean_ns > 0 || (params_.tail_prob > 0 && params_.tail_ns > 0);
+}
+
+int64_t CardPointer::nominal_step_ns() const {
+    const double rate = clock_.params().rate_hz;
+    switch (params_.mode) {
+        case PointerMode::frames:
+            return static_cast<int64_t>(static_cast<double>(params_.granularity_frames) / rate *
+                                        kNsPerS);
+        case PointerMode::usb:
+            return params_.urb_packets * params_.packet_ns;
+        case PointerMode::period:
+            return static_cast<int64_t>(
+                static_cast<double>(std::max<int64_t>(1, params_.period_frames)) / rate * kNsPerS);
+    }
+    return 1'000'000;
+}
+
+int64_t CardPointer::step_frame(int64_t index) const {
+    switch (params_.mode) {
+        case PointerMode::frames:
+            return index * params_.granularity_frames;
+        case PointerMode::usb: {
+            // The frames the crystal has completed by the end of the URB. The small bias keeps
+            // exact rates exact (44.1 frames a packet: 441 after 10, not 440.99999).
+            const int64_t t = index * params_.urb_packets * params_.packet_ns;
+            return static_cast<int64_t>(std::floor(clock_.frames_at(t) + 1e-6));
+        }
+        case PointerMode::period:
+            return anchor_frame_ + index * std::max<int64_t>(1, params_.period_frames);
+    }
+    return 0;
+}
+
+PointerStep CardPointer::step(int64_t index) const {
+    PointerStep s;
+    s.index = index;
+    s.frame = step_frame(index);
+    if (params_.mode == PointerMode::usb) {
+        s.true_ns = index * params_.urb_packets * params_.packet_ns;
+    } else {
+        s.true_ns = clock_.time_of(static_cast<double>(s.frame));
+    }
+    // Period steps are numbered from each start; their latency is keyed by the card frame so
+    // that every start draws fresh latencies.
+    s.latency_ns =
+        completion_latency_ns(params_, params_.mode == PointerMode::period ? s.frame : index);
+    return s;
+}
+
+int64_t CardPointer::true_index_at(int64_t t_ns) const {
+    const int64_t j = estimated_index_at(t_ns);
+    if (params_.mode == PointerMode::usb ||
+        (params_.mode == PointerMode::frames && !has_latency())) {
+        return j;  // frames without latency: the historical floor(F(t) / g), exactly
+    }
+    // Agree with step(): its instants are rounded to the ns.
+    if (step(j + 1).true_ns <= t_ns) {
+        return j + 1;
+    }
+    if (step(j).true_ns > t_ns) {
+        return j - 1;
+    }
+    return j;
+}
+
+int64_t CardPointer::estimated_index_at(int64_t t_ns) const {
+    switch (params_.mode) {
+        case PointerMode::frames:
+            return static_cast<int64_t>(std::floor(
+                clock_.frames_at(t_ns) / static_cast<double>(params_.granularity_frames)));
+        case PointerMode::usb:
+            return floor_div(t_ns, params_.urb_packets * params_.packet_ns);
+        case PointerMode::period: {
+            const double in = clock_.frames_at(t_ns) - static_cast<double>(anchor_frame_);
+            return static_cast<int64_t>(
+                std::floor(in / static_cast<double>(std::max<int64_t>(1, params_.period_frames))));
+        }
+    }
+    return 0;
+}
+
+int64_t CardPointer::start(int64_t t_ns) {
+    if (params_.mode != PointerMode::period) {
+        return visible_at(t_ns);
+    }
+    const auto reached = static_cast<int64_t>(std::floor(clock_.frames_at(t_ns)));
+    anchor_frame_ = std::max(reached, position_);
+    cursor_ = 0;
+    position_ = anchor_frame_;
+    last_t_ns_ = std::max(last_t_ns_, t_ns);
+    return position_;
+}
+
+int64_t CardPointer::visible_at(int64_t t_ns, std::vector<PointerStep>* passed) {
+    if (t_ns <= last_t_ns_) {
+        return position_;
+    }
+    last_t_ns_ = t_ns;
+    const int64_t jt = true_index_at(t_ns);
+    if (cursor_ == INT64_MIN) {
+        // First look: everything older than the longest latency is visible.
+        int64_t back = 0;
+        if (has_latency()) {
+            const int64_t cap = params_.completion_mean_ns * kLatencyCapMeans + params_.tail_ns;
+            back = cap / std::max<int64_t>(1, nominal_step_ns() * 9 / 10) + 2;
+        }
+        cursor_ = jt - back;
+        position_ = std::max(position_, step_frame(cursor_));
+    }
+    if (!has_latency()) {
+        if (jt > cursor_) {
+            if (passed != nullptr) {
+                for (int64_t j = cursor_ + 1; j <= jt; ++j) {
+                    passed->push_back(step(j));
+                }
+            }
+            cursor_ = jt;
+            position_ = std::max(position_, step_frame(jt));
+        }
+        return position_;
+    }
+    const int64_t cap = params_.completion_mean_ns * kLatencyCapMeans + params_.tail_ns;
+    const int64_t window = cap / std::max<int64_t>(1, nominal_step_ns() * 9 / 10) + 2;
+    // Steps more than the longest latency old are visible whatever their draw.
+    if (passed == nullptr) {
+        cursor_ = std::max(cursor_, jt - window);
+    }
+    while (cursor_ < jt - window) {
+        ++cursor_;
+        passed->push_back(step(cursor_));
+    }
+    position_ = std::max(position_, step_frame(cursor_));
+    while (cursor_ < jt) {
+        const PointerStep s = step(cursor_ + 1);
+        if (s.true_ns + s.latency_ns > t_ns) {
+            break;  // in order: later steps wait for this one
+        }
+        cursor_ = s.index;
+        position_ = std::max(position_, s.frame);
+        if (passed != nullptr) {
+            passed->push_back(s);
+        }
+    }
+    return position_;
+}
+
+int64_t CardPointer::next_visible_ns() const {
+    if (cursor_ == INT64_MIN) {
+        return 0;
+    }
+    const PointerStep s = step(cursor_ + 1);
+    return std::max(s.true_ns + s.latency_ns, last_t_ns_);
+}
+
 SignalGenerator::SignalGenerator(const CardClock& clock, int64_t origin_realtime_ns,
                                  SignalParams params, unsigned channels)
     : clock_(clock),

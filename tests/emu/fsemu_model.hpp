@@ -43,6 +43,86 @@ class CardClock {
     double omega_;  // 2*pi / wander_period_s, in rad/s (0 when there is no wander)
 };
 
+// How the card's hardware pointer moves (docs/emulated-card.md, "Pointer models").
+//  - frames: in steps of `granularity_frames` card frames, at the instant the crystal reaches
+//    each multiple (an idealised DMA pointer; the historical behaviour).
+//  - usb: once per completed URB, like snd-usb-audio. URBs are timed by the USB bus (host time:
+//    every urb_packets * packet_ns from the origin); each carries the frames the card's crystal
+//    produced meanwhile, so at 44.1 kHz and 1 ms packets the steps are 44,44,...,45 (441 per
+//    10 packets) and at 192 kHz with 4 packets per URB 768 frames.
+//  - period: once per period of card frames from the stream's start (a BATCH-like card that
+//    only reports period interrupts).
+enum class PointerMode { frames, usb, period };
+
+std::optional<PointerMode> parse_pointer_mode(const std::string& name);
+const char* pointer_mode_name(PointerMode m);
+
+struct PointerParams {
+    PointerMode mode = PointerMode::frames;
+    int64_t granularity_frames = 48;  // frames mode
+    int64_t urb_packets = 1;          // usb mode: packets per URB
+    int64_t packet_ns = 1'000'000;    // usb mode: bus interval of one packet
+    int64_t period_frames = 0;        // period mode: the negotiated period (set at hw_params)
+    // Completion latency of each step: exponential with this mean (0: none), plus with
+    // probability tail_prob a further uniform [0, tail_ns). The exponential part is capped at
+    // kLatencyCapMeans times its mean.
+    int64_t completion_mean_ns = 0;
+    double tail_prob = 0.0;
+    int64_t tail_ns = 0;
+    uint64_t seed = 1;
+};
+
+constexpr int64_t kLatencyCapMeans = 20;
+
+// One pointer step: from its true instant (ns after the origin) the hardware position is
+// `frame`; the new position becomes visible to readers `latency_ns` later (and never before
+// every earlier step is visible: completions are handled in order).
+struct PointerStep {
+    int64_t index = 0;
+    int64_t frame = 0;
+    int64_t true_ns = 0;
+    int64_t latency_ns = 0;
+};
+
+// Completion latency of step `index`: a pure function of the seed and the index, so a test
+// (and the truth log) can state it.
+int64_t completion_latency_ns(const PointerParams& p, int64_t index);
+
+// The card's hardware pointer as readers see it. Times are ns after the card's origin. Queries
+// are expected at non-decreasing times; an earlier time returns the position already seen (the
+// pointer never goes backwards).
+class CardPointer {
+  public:
+    CardPointer(const CardClock& clock, PointerParams params);
+
+    // A stream starts at t_ns: returns its frame 0 (card frame). In period mode the period
+    // boundaries are anchored there.
+    int64_t start(int64_t t_ns);
+    // The visible position at t_ns. Steps that became visible are appended to `passed` when it
+    // is not null (for the truth log).
+    int64_t visible_at(int64_t t_ns, std::vector<PointerStep>* passed = nullptr);
+    // When the next step not yet visible becomes visible (ns after the origin).
+    int64_t next_visible_ns() const;
+    // Nominal interval between steps, in ns.
+    int64_t nominal_step_ns() const;
+    PointerStep step(int64_t index) const;
+    const PointerParams& params() const { return params_; }
+    void set_period_frames(int64_t frames) { params_.period_frames = frames; }
+
+  private:
+    int64_t true_index_at(int64_t t_ns) const;       // last step whose true instant is <= t_ns
+    int64_t estimated_index_at(int64_t t_ns) const;  // the same from the clock, +-1
+    int64_t step_frame(int64_t index) const;
+    bool has_latency() const;
+
+    const CardClock& clock_;
+    PointerParams params_;
+    int64_t anchor_frame_ = 0;    // period mode: card frame of step 0
+    int64_t cursor_ = INT64_MIN;  // index of the last visible step
+    int64_t position_ = 0;        // its frame
+    int64_t last_t_ns_ = INT64_MIN;
+};
+
 enum class Signal { silence, sine, clicks, counter };
 
 std::optional<Signal> parse_signal(const std::string& name);

@@ -47,11 +47,17 @@ int64_t now_ns(clockid_t id) {
     return static_cast<int64_t>(ts.tv_sec) * kNsPerS + ts.tv_nsec;
 }
 
+enum class Wakeup { timer, step };
+
 struct EmuConfig {
     fsemu::ClockParams clock;
     fsemu::SignalParams signal;
-    int64_t granularity_frames = 48;  // the position advances in steps of this many frames
-    int64_t jitter_ns = 0;            // extra latency of each position reading, uniform [0, jitter]
+    // How the hardware pointer moves and how late its steps become visible; its
+    // granularity_frames is the frames mode's step.
+    fsemu::PointerParams pointer;
+    std::optional<Wakeup> wakeup;  // unset: step for usb and period pointers, timer for frames
+    bool truth_steps = false;      // write a "step" row to the truth log for every pointer step
+    int64_t jitter_ns = 0;         // extra latency of each position reading, uniform [0, jitter]
     int64_t min_wakeup_ns = 1'000'000;
     std::string truth_log;
     int64_t truth_every_frames = 0;  // 0: rate / 100
@@ -70,6 +76,9 @@ struct Emu {
     EmuConfig cfg;
     std::optional<CardClock> clock;
     std::optional<SignalGenerator> gen;
+    std::optional<fsemu::CardPointer> pointer;
+    std::vector<fsemu::PointerStep> passed;  // steps seen by the last position query
+    Wakeup wakeup = Wakeup::timer;
     std::mt19937_64 rng;
 
     int64_t origin_mono_ns = 0;
@@ -110,41 +119,65 @@ Emu* emu_of(snd_pcm_ioplug_t* io) {
 }
 
 void truth_row(Emu* e, const char* kind, uint64_t stream_frame, int64_t card_frame,
-               int64_t realtime_ns, int channel) {
+               int64_t realtime_ns, int channel, int64_t latency_ns = 0) {
     if (e->truth == nullptr) {
         return;
     }
     if (!e->truth_header_written) {
         const auto& c = e->clock->params();
+        const auto& p = e->pointer->params();
         std::fprintf(e->truth,
-                     "# fsemu truth log v1: rate_hz=%.0f offset_ppm=%.6f wander_ppm=%.6f "
+                     "# fsemu truth log v2: rate_hz=%.0f offset_ppm=%.6f wander_ppm=%.6f "
                      "wander_period_s=%.3f granularity_frames=%" PRId64 " jitter_ns=%" PRId64
-                     " origin_realtime_ns=%" PRId64 "\n",
-                     c.rate_hz, c.offset_ppm, c.wander_ppm, c.wander_period_s,
-                     e->cfg.granularity_frames, e->cfg.jitter_ns, e->origin_rt_ns);
-        std::fprintf(e->truth, "kind,start_index,stream_frame,card_frame,realtime_ns,channel\n");
+                     " origin_realtime_ns=%" PRId64 " pointer=%s urb_packets=%" PRId64
+                     " packet_ns=%" PRId64 " period_frames=%" PRId64 " completion_ns=%" PRId64
+                     " completion_tail_prob=%.6f completion_tail_ns=%" PRId64 " wakeup=%s\n",
+                     c.rate_hz, c.offset_ppm, c.wander_ppm, c.wander_period_s, p.granularity_frames,
+                     e->cfg.jitter_ns, e->origin_rt_ns, fsemu::pointer_mode_name(p.mode),
+                     p.urb_packets, p.packet_ns, p.period_frames, p.completion_mean_ns, p.tail_prob,
+                     p.tail_ns, e->wakeup == Wakeup::step ? "step" : "timer");
+        std::fprintf(e->truth,
+                     "kind,start_index,stream_frame,card_frame,realtime_ns,channel,latency_ns\n");
         e->truth_header_written = true;
     }
-    std::fprintf(e->truth, "%s,%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRId64 ",%d\n", kind,
-                 e->start_index, stream_frame, card_frame, realtime_ns, channel);
+    std::fprintf(e->truth, "%s,%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRId64 ",%d,%" PRId64 "\n",
+                 kind, e->start_index, stream_frame, card_frame, realtime_ns, channel, latency_ns);
 }
 
-// The card's frame counter as a reading taken at monotonic time `mono` would see it: quantised
-// to the granularity, optionally late by a random latency, and never going backwards.
+// Truth rows for the pointer steps the last query made visible (truth_steps).
+void log_steps(Emu* e) {
+    for (const auto& s : e->passed) {
+        if (e->running && s.frame >= e->start_card_frame) {
+            truth_row(e, "step", static_cast<uint64_t>(s.frame - e->start_card_frame), s.frame,
+                      e->origin_rt_ns + s.true_ns, -1, s.latency_ns);
+        }
+    }
+    e->passed.clear();
+}
+
+// The card's frame counter as the hardware shows it at monotonic time `mono` (no reading
+// latency): the pointer model's visible position, never going backwards.
+int64_t hw_position(Emu* e, int64_t mono) {
+    int64_t pos =
+        e->pointer->visible_at(mono - e->origin_mono_ns, e->cfg.truth_steps ? &e->passed : nullptr);
+    log_steps(e);
+    if (pos < e->last_card_pos) {
+        pos = e->last_card_pos;
+    }
+    e->last_card_pos = pos;
+    return pos;
+}
+
+// The card's frame counter as a reading taken at monotonic time `mono` would see it: the
+// pointer model's visible position, optionally late by a random latency (jitter_us: a
+// scheduling delay between reading the pointer and taking the timestamp).
 int64_t card_position(Emu* e, int64_t mono) {
     int64_t latency = 0;
     if (e->cfg.jitter_ns > 0) {
         std::uniform_int_distribution<int64_t> dist(0, e->cfg.jitter_ns);
         latency = dist(e->rng);
     }
-    const double raw = e->clock->frames_at(mono - e->origin_mono_ns - latency);
-    const int64_t g = e->cfg.granularity_frames;
-    int64_t pos = static_cast<int64_t>(std::floor(raw / static_cast<double>(g))) * g;
-    if (pos < e->last_card_pos) {
-        pos = e->last_card_pos;
-    }
-    e->last_card_pos = pos;
-    return pos;
+    return hw_position(e, mono - latency);
 }
 
 void disconnect(Emu* e, int64_t mono) {
@@ -181,12 +214,20 @@ bool check_unplugged(Emu* e, int64_t mono) {
     return false;
 }
 
+// wakeup timer: a periodic timer at max(one nominal step, min_wakeup). wakeup step: a one-shot
+// timer at the instant the next pointer step becomes visible (a URB completion or period
+// interrupt), re-armed from poll_revents.
 void arm_timer(Emu* e, bool on) {
     itimerspec spec{};
+    if (on && e->wakeup == Wakeup::step) {
+        const int64_t at = std::max<int64_t>(e->origin_mono_ns + e->pointer->next_visible_ns(), 1);
+        spec.it_value.tv_sec = static_cast<time_t>(at / kNsPerS);
+        spec.it_value.tv_nsec = static_cast<long>(at % kNsPerS);
+        timerfd_settime(e->timer_fd, TFD_TIMER_ABSTIME, &spec, nullptr);
+        return;
+    }
     if (on) {
-        const double granule_ns = static_cast<double>(e->cfg.granularity_frames) /
-                                  e->clock->params().rate_hz * static_cast<double>(kNsPerS);
-        int64_t wake = std::max(static_cast<int64_t>(granule_ns), e->cfg.min_wakeup_ns);
+        int64_t wake = std::max(e->pointer->nominal_step_ns(), e->cfg.min_wakeup_ns);
         wake = std::max<int64_t>(wake, 1000);
         spec.it_interval.tv_sec = static_cast<time_t>(wake / kNsPerS);
         spec.it_interval.tv_nsec = static_cast<long>(wake % kNsPerS);
@@ -201,7 +242,14 @@ int emu_start(snd_pcm_ioplug_t* io) {
     if (check_unplugged(e, mono)) {
         return -ENODEV;
     }
-    e->start_card_frame = card_position(e, mono);
+    if (e->pointer->params().mode == fsemu::PointerMode::period) {
+        // Period boundaries count from the start (a hardware event: no reading latency).
+        e->start_card_frame =
+            std::max(e->pointer->start(mono - e->origin_mono_ns), e->last_card_pos);
+        e->last_card_pos = e->start_card_frame;
+    } else {
+        e->start_card_frame = card_position(e, mono);
+    }
     e->appl_frames = 0;
     e->hw_frames = 0;
     e->running = true;
@@ -352,8 +400,11 @@ int emu_hw_params(snd_pcm_ioplug_t* io, snd_pcm_hw_params_t* /*params*/) {
     fsemu::ClockParams cp = e->cfg.clock;
     cp.rate_hz = io->rate;
     e->gen.reset();
+    e->pointer.reset();
     e->clock.emplace(cp);
     e->gen.emplace(*e->clock, e->origin_rt_ns, e->cfg.signal, e->channels);
+    e->cfg.pointer.period_frames = static_cast<int64_t>(io->period_size);
+    e->pointer.emplace(*e->clock, e->cfg.pointer);
     if (e->cfg.truth_every_frames <= 0) {
         e->cfg.truth_every_frames = std::max<int64_t>(1, io->rate / 100);
     }
@@ -385,10 +436,16 @@ int emu_poll_revents(snd_pcm_ioplug_t* io, struct pollfd* pfds, unsigned int nfd
     }
     *revents = 0;
     if (e->running) {
-        const int64_t pos = card_position(e, mono);
+        // A step wake-up is the hardware's own event: the position it shows has no reading
+        // latency (jitter_us is the reader's scheduling delay, not the card's).
+        const int64_t pos =
+            e->wakeup == Wakeup::step ? hw_position(e, mono) : card_position(e, mono);
         const auto hw = static_cast<uint64_t>(pos - e->start_card_frame);
         if (hw > e->appl_frames) {
             *revents = POLLIN;
+        }
+        if (e->wakeup == Wakeup::step && !e->xrun) {
+            arm_timer(e, true);
         }
     }
     return 0;
@@ -516,7 +573,61 @@ int parse_config(snd_config_t* conf, EmuConfig* c) {
             err = get_real(n, id_c, &dv);
             c->clock.wander_phase_rad = dv * M_PI / 180.0;
         } else if (id == "granularity_frames") {
-            err = get_int(n, id_c, 1, 1 << 20, &c->granularity_frames);
+            err = get_int(n, id_c, 1, 1 << 20, &c->pointer.granularity_frames);
+        } else if (id == "pointer") {
+            std::string s;
+            err = get_str(n, id_c, &s);
+            if (err == 0 && !s.empty()) {
+                auto m = fsemu::parse_pointer_mode(s);
+                if (!m) {
+                    SNDERR("fsemu: pointer must be frames, usb or period, not '%s'", s.c_str());
+                    return -EINVAL;
+                }
+                c->pointer.mode = *m;
+            }
+        } else if (id == "urb_packets") {
+            err = get_int(n, id_c, 1, 1024, &c->pointer.urb_packets);
+        } else if (id == "packet_us") {
+            err = get_real(n, id_c, &dv);
+            if (err == 0 && (dv < 1 || dv > 1e6)) {
+                SNDERR("fsemu: packet_us must be in [1, 1000000]");
+                return -EINVAL;
+            }
+            c->pointer.packet_ns = static_cast<int64_t>(std::llround(dv * 1000.0));
+        } else if (id == "completion_us") {
+            err = get_real(n, id_c, &dv);
+            if (err == 0 && dv < 0) {
+                SNDERR("fsemu: completion_us must not be negative");
+                return -EINVAL;
+            }
+            c->pointer.completion_mean_ns = static_cast<int64_t>(std::llround(dv * 1000.0));
+        } else if (id == "completion_tail_prob") {
+            err = get_real(n, id_c, &c->pointer.tail_prob);
+            if (err == 0 && (c->pointer.tail_prob < 0 || c->pointer.tail_prob > 1)) {
+                SNDERR("fsemu: completion_tail_prob must be in [0, 1]");
+                return -EINVAL;
+            }
+        } else if (id == "completion_tail_us") {
+            err = get_real(n, id_c, &dv);
+            if (err == 0 && dv < 0) {
+                SNDERR("fsemu: completion_tail_us must not be negative");
+                return -EINVAL;
+            }
+            c->pointer.tail_ns = static_cast<int64_t>(std::llround(dv * 1000.0));
+        } else if (id == "wakeup") {
+            std::string s;
+            err = get_str(n, id_c, &s);
+            if (err == 0 && s == "step") {
+                c->wakeup = Wakeup::step;
+            } else if (err == 0 && s == "timer") {
+                c->wakeup = Wakeup::timer;
+            } else if (err == 0 && !s.empty()) {
+                SNDERR("fsemu: wakeup must be step or timer, not '%s'", s.c_str());
+                return -EINVAL;
+            }
+        } else if (id == "truth_steps") {
+            err = get_int(n, id_c, 0, 1, &iv);
+            c->truth_steps = iv != 0;
         } else if (id == "jitter_us") {
             err = get_real(n, id_c, &dv);
             c->jitter_ns = static_cast<int64_t>(dv * 1000.0);
@@ -658,6 +769,9 @@ int open_emu(snd_pcm_t** pcmp, const char* name, snd_config_t* conf, snd_pcm_str
         return -ENODEV;
     }
     e->rng.seed(e->cfg.seed);
+    e->cfg.pointer.seed = e->cfg.seed;
+    e->wakeup = e->cfg.wakeup.value_or(
+        e->cfg.pointer.mode == fsemu::PointerMode::frames ? Wakeup::timer : Wakeup::step);
     // Origin: a CLOCK_REALTIME reading bracketed by two CLOCK_MONOTONIC readings.
     const int64_t m1 = now_ns(CLOCK_MONOTONIC);
     e->origin_rt_ns = now_ns(CLOCK_REALTIME);
@@ -665,6 +779,7 @@ int open_emu(snd_pcm_t** pcmp, const char* name, snd_config_t* conf, snd_pcm_str
     e->origin_mono_ns = m1 + (m2 - m1) / 2;
     // A clock is needed before hw_params for status calls; use the nominal default until then.
     e->clock.emplace(e->cfg.clock);
+    e->pointer.emplace(*e->clock, e->cfg.pointer);
 
     e->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (e->timer_fd < 0) {

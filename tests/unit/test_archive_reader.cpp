@@ -73,6 +73,36 @@ TEST(TimingLogReader, ReadsEveryColumnAndUnquotesDetail) {
     EXPECT_FALSE(r.torn_tail());
 }
 
+// Rows added within version 1 by the decoupled timing points: the session's card_timing row and
+// a point flagged unreliable read like any other row, and a log without them still reads.
+TEST(TimingLogReader, CardTimingAndFlaggedPointsReadWithinVersion1) {
+    TempDir dir;
+    const fsys::path f = dir.path() / "x.timing.csv";
+    spit(f, kHeader + kStart +
+                "card_timing,0,0,1795000000200000000,7000200000,,,,,,,,"
+                "pointer_step_frames=44.10;pointer_step_us=1000.0;steps=199;"
+                "wakeup_interval_us=1000.0;wakeups=200;probe_us=200000;readings=7900;"
+                "reading_interval_us=25.3\n"
+                "point,48123,123,1795000001000000000,7001000000,1660000,512,,,,,,"
+                "unreliable=window\n"
+                "point,48200,200,1795000001100000000,7001100000,4200,512,,,,,,\n");
+    TimingLogReader r(f);
+    TimingLogRow row;
+    ASSERT_TRUE(r.next(row));
+    ASSERT_TRUE(r.next(row));
+    EXPECT_EQ(row.kind, "card_timing");
+    EXPECT_EQ(detail_value(row.detail, "pointer_step_frames"), "44.10");
+    EXPECT_EQ(detail_value(row.detail, "wakeup_interval_us"), "1000.0");
+    ASSERT_TRUE(r.next(row));
+    EXPECT_EQ(row.kind, "point");
+    EXPECT_EQ(row.window_ns, 1660000);
+    EXPECT_EQ(detail_value(row.detail, "unreliable"), "window");
+    ASSERT_TRUE(r.next(row));
+    EXPECT_EQ(row.session_frame, 48200u);
+    EXPECT_FALSE(detail_value(row.detail, "unreliable"));
+    EXPECT_FALSE(r.next(row));
+}
+
 TEST(TimingLogReader, QuotedLineBreakIsPartOfTheRow) {
     TempDir dir;
     const fsys::path f = dir.path() / "x.timing.csv";

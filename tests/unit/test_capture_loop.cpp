@@ -2,6 +2,8 @@
 // accounting, device loss and return, a full ring. No real time, no ALSA.
 #include <gtest/gtest.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -32,6 +34,7 @@ class FakeDevice final : public framestamp::CaptureSource {
     int open_failures = 0;     // opens that fail with -ENODEV first
     std::function<int64_t(uint64_t read_no, uint64_t frames)> script;  // override a read's result
     std::function<void()> on_read;
+    std::function<void(framestamp::StatusReading*)> on_status;  // alter a status reading
     uint64_t reads = 0;
     int opens = 0;
     int64_t last_read_mono_ns = 0;
@@ -87,6 +90,9 @@ class FakeDevice final : public framestamp::CaptureSource {
         out->realtime_ns = rt0_ns + static_cast<int64_t>(pos * 1'000'000'000ULL / rate_hz);
         out->monotonic_raw_ns = out->realtime_ns - rt0_ns + 1'000;
         out->window_ns = 1500;
+        if (on_status) {
+            on_status(out);
+        }
         return 0;
     }
     int restart() override {
@@ -370,6 +376,192 @@ TEST(CaptureLoop, ClockStepIsReported) {
     ASSERT_EQ(steps.size(), 1U);
     EXPECT_EQ(steps[0].frames, 2'000'000);
     EXPECT_NE(std::string(steps[0].detail).find("step_ns=2000000"), std::string::npos);
+}
+
+// A reading whose CLOCK_MONOTONIC_RAW window is long (the thread was descheduled between the
+// two raw readings: 1.66 ms seen on a field recorder) has its realtime stamp at the end of the
+// window, 830 us from the midpoint. It must not read as a clock step there and back: the point
+// is flagged unreliable and skipped for step detection. A real step is still seen.
+TEST(CaptureLoop, LongWindowReadingIsFlaggedNotReadAsClockSteps) {
+    FakeDevice dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    uint64_t statuses = 0;
+    dev.on_status = [&](framestamp::StatusReading* s) {
+        ++statuses;
+        if (statuses == 20) {
+            s->window_ns = 1'660'000;
+            s->monotonic_raw_ns -= 830'000;  // the midpoint of a window that began long before
+        }
+    };
+    dev.on_read = [&] {
+        if (dev.reads == 40) {
+            dev.rt0_ns += 2'000'000;  // and a real step later on
+        }
+        stop = dev.reads >= 50;
+    };
+    CaptureLoop loop(dev, sink, nullptr, options(), stats);
+    loop.run(stop);
+    const auto steps = sink.of(RecordKind::clock_step);
+    ASSERT_EQ(steps.size(), 1U) << "only the real step";
+    EXPECT_EQ(steps[0].frames, 2'000'000);
+    const auto points = sink.of(RecordKind::point);
+    ASSERT_EQ(points.size(), 50U);
+    std::size_t flagged = 0;
+    for (const auto& p : points) {
+        if (std::string(p.detail) == "unreliable=window") {
+            ++flagged;
+            EXPECT_EQ(p.window_ns, 1'660'000);
+        } else {
+            EXPECT_STREQ(p.detail, "");
+        }
+    }
+    EXPECT_EQ(flagged, 1U);
+}
+
+// A device in real time that can wait, like the ALSA source: its position moves in steps of
+// `step_frames`; a read of a period succeeds once that many frames are there, else -EAGAIN.
+class WaitingDevice final : public framestamp::CaptureSource {
+  public:
+    uint32_t rate_hz = 48000;
+    uint64_t step_frames = 48;
+    int64_t t0_ns = 0;
+    uint64_t frames_read = 0;
+    std::vector<int64_t> read_mono_ns;    // when each read returned data
+    std::vector<int64_t> status_mono_ns;  // when each status was taken
+    std::function<void()> on_read;
+
+    framestamp::OpenResult open(const framestamp::CaptureParams& p) override {
+        framestamp::OpenResult r;
+        period_ = p.period_frames;
+        r.granted.period_frames = p.period_frames;
+        r.granted.buffer_frames = p.buffer_frames;
+        r.granted.pcm_type = "FAKE";
+        t0_ns = framestamp::monotonic_ns();
+        return r;
+    }
+    bool read_blocks() const override { return false; }
+    int wait(int64_t deadline_mono_ns) override {
+        const int64_t ready = time_of(frames_read + period_);
+        const int64_t until = std::min(ready, deadline_mono_ns);
+        const timespec ts{static_cast<time_t>(until / 1'000'000'000),
+                          static_cast<long>(until % 1'000'000'000)};
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+        return framestamp::monotonic_ns() >= ready ? 1 : 0;
+    }
+    uint64_t wakeups() const override {
+        // A wake-up at every step, as a USB card's URB completions.
+        return hw(framestamp::monotonic_ns()) / step_frames;
+    }
+    int64_t read(void*, uint64_t frames) override {
+        if (hw(framestamp::monotonic_ns()) - frames_read < frames) {
+            return -EAGAIN;
+        }
+        frames_read += frames;
+        read_mono_ns.push_back(framestamp::monotonic_ns());
+        if (on_read) {
+            on_read();
+        }
+        return static_cast<int64_t>(frames);
+    }
+    int status(framestamp::StatusReading* out) override {
+        const int64_t now = framestamp::monotonic_ns();
+        status_mono_ns.push_back(now);
+        out->avail_frames = hw(now) - frames_read;
+        out->realtime_ns = 1'795'500'000'000'000'000 + now;
+        out->monotonic_raw_ns = now;
+        out->window_ns = 1000;
+        return 0;
+    }
+    int restart() override { return 0; }
+    void close() override {}
+
+  private:
+    uint64_t hw(int64_t now) const {
+        const auto f = static_cast<uint64_t>(now - t0_ns) * rate_hz / 1'000'000'000ULL;
+        return f / step_frames * step_frames;
+    }
+    int64_t time_of(uint64_t frames) const {
+        const uint64_t stepped = (frames + step_frames - 1) / step_frames * step_frames;
+        return t0_ns + static_cast<int64_t>((stepped * 1'000'000'000ULL + rate_hz - 1) / rate_hz);
+    }
+    uint64_t period_ = 480;
+};
+
+// With a source that can wait, points are taken at random instants, one in each
+// 1/timing_points_per_s slot, not right after reads: their phases within the slots cover the
+// slot, and their times are unrelated to the reads'.
+TEST(CaptureLoop, PointsAtRandomInstantsInEachSlotDecoupledFromReads) {
+    WaitingDevice dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    dev.on_read = [&] { stop = dev.frames_read >= 48000 * 3 / 2; };  // 1.5 s
+    CaptureOptions o = options(480);
+    o.timing_points_per_s = 50;     // 20 ms slots, two periods each
+    o.params.buffer_frames = 4800;  // a 33 ms probe first
+    CaptureLoop loop(dev, sink, nullptr, o, stats);
+    loop.run(stop);
+    const auto points = sink.of(RecordKind::point);
+    // 1.5 s minus the probe, at 50 a second.
+    EXPECT_NEAR(static_cast<double>(points.size()), 50 * (1.5 - 0.033), 4.0);
+    // The status calls after the probe are the points.
+    ASSERT_GE(dev.status_mono_ns.size(), points.size());
+    const std::vector<int64_t> at(dev.status_mono_ns.end() - static_cast<long>(points.size()),
+                                  dev.status_mono_ns.end());
+    // Slots run back to back from the probe's end: each point in its own slot.
+    const int64_t slot = 20'000'000;
+    for (std::size_t i = 1; i < at.size(); ++i) {
+        EXPECT_GT(at[i] - at[i - 1], 0);
+        EXPECT_LT(at[i] - at[i - 1], 2 * slot + 2'000'000) << "point " << i;
+    }
+    int64_t lo = slot;
+    int64_t hi = 0;
+    // Phase relative to the reads: a point right after a read (the old behaviour) has a phase
+    // of ~0 in its period.
+    std::size_t just_after_read = 0;
+    for (int64_t t : at) {
+        auto it = std::upper_bound(dev.read_mono_ns.begin(), dev.read_mono_ns.end(), t);
+        if (it != dev.read_mono_ns.begin() && t - *(it - 1) < 300'000) {
+            ++just_after_read;
+        }
+        const int64_t in_period = it != dev.read_mono_ns.begin() ? t - *(it - 1) : 0;
+        lo = std::min(lo, in_period);
+        hi = std::max(hi, in_period);
+    }
+    // Uniform over the 10 ms periods: about 3 % within 0.3 ms of a read; the old way, all.
+    EXPECT_LT(static_cast<double>(just_after_read), 0.25 * static_cast<double>(at.size()));
+    EXPECT_LT(lo, 2'000'000);
+    EXPECT_GT(hi, 8'000'000);
+}
+
+// The session-start probe measures the pointer step (48 frames every 1 ms) and the wake-up
+// interval, and records them as a card_timing row.
+TEST(CaptureLoop, ProbeMeasuresPointerStepAndWakeups) {
+    WaitingDevice dev;
+    VectorSink sink;
+    CaptureStats stats;
+    std::atomic<bool> stop{false};
+    dev.on_read = [&] { stop = dev.frames_read >= 48000 / 2; };
+    CaptureOptions o = options(480);
+    o.timing_points_per_s = 8;
+    o.params.buffer_frames = 48000;  // the probe's full 200 ms
+    CaptureLoop loop(dev, sink, nullptr, o, stats);
+    loop.run(stop);
+    const auto ct = sink.of(RecordKind::card_timing);
+    ASSERT_EQ(ct.size(), 1U);
+    const std::string d = ct[0].detail;
+    auto value = [&](const std::string& key) {
+        const auto at = d.find(key + "=");
+        EXPECT_NE(at, std::string::npos) << key << " in " << d;
+        return at == std::string::npos ? -1.0 : std::stod(d.substr(at + key.size() + 1));
+    };
+    EXPECT_NEAR(value("pointer_step_frames"), 48.0, 1.0) << d;
+    EXPECT_NEAR(value("pointer_step_us"), 1000.0, 50.0) << d;
+    EXPECT_NEAR(value("wakeup_interval_us"), 1000.0, 100.0) << d;
+    EXPECT_NEAR(value("probe_us"), 200'000.0, 20'000.0) << d;
+    EXPECT_GT(value("steps"), 150.0) << d;
 }
 
 }  // namespace

@@ -117,6 +117,7 @@ TEST_F(ConfigTest, DefaultsAreFilledIn) {
     EXPECT_EQ(c.data_dir, dir_);
     EXPECT_EQ(c.timing_points_per_s, 8u);
     EXPECT_EQ(c.timing_dither_us, 2000u);
+    EXPECT_EQ(c.timing_max_window_us, 200u);
     EXPECT_EQ(c.sync_sample_interval_s, 5u);
     EXPECT_EQ(c.clock_step_threshold_ns, 500'000);
     EXPECT_EQ(c.min_free_disk_mib, 256u);
@@ -298,6 +299,7 @@ Config random_config(std::mt19937_64& rng, const std::string& dir) {
     c.data_dir = dir;
     c.timing_points_per_s = static_cast<uint32_t>(uniform(4, 1000));
     c.timing_dither_us = static_cast<uint32_t>(uniform(0, 20'000));
+    c.timing_max_window_us = static_cast<uint32_t>(uniform(10, 100'000));
     c.sync_sample_interval_s = static_cast<uint32_t>(uniform(1, 3600));
     c.clock_step_threshold_ns = 1000 * uniform(1, 10'000'000);
     c.min_free_disk_mib = static_cast<uint64_t>(uniform(0, 1 << 20));

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <vector>
 
 #include "fsemu_model.hpp"
 
@@ -108,6 +109,86 @@ TEST(Clicks, GeneratorPlacesClicksWhereScheduled) {
             }
         }
         EXPECT_EQ(nonzero, 15);
+    }
+}
+
+TEST(CardPointer, UsbStepsFollowTheRatePatternAt44k) {
+    CardClock clock(ClockParams{44100, 0, 0, 86400, 0});
+    fsemu::PointerParams p;
+    p.mode = fsemu::PointerMode::usb;
+    fsemu::CardPointer ptr(clock, p);
+    for (int64_t j = 0; j < 1000; ++j) {
+        const auto a = ptr.step(j);
+        const auto b = ptr.step(j + 1);
+        EXPECT_EQ(b.true_ns - a.true_ns, 1'000'000);
+        EXPECT_TRUE(b.frame - a.frame == 44 || b.frame - a.frame == 45) << j;
+        EXPECT_EQ(ptr.step(j + 10).frame - a.frame, 441) << j;
+    }
+    // The visible position only moves at packet boundaries.
+    EXPECT_EQ(ptr.visible_at(1'999'999), 44);
+    EXPECT_EQ(ptr.visible_at(2'000'000), 88);
+    EXPECT_EQ(ptr.visible_at(9'999'999), 396);
+    EXPECT_EQ(ptr.visible_at(10'000'000), 441);
+}
+
+TEST(CardPointer, UrbOfFourPacketsAt192k) {
+    CardClock clock(ClockParams{192000, 0, 0, 86400, 0});
+    fsemu::PointerParams p;
+    p.mode = fsemu::PointerMode::usb;
+    p.urb_packets = 4;
+    fsemu::CardPointer ptr(clock, p);
+    EXPECT_EQ(ptr.nominal_step_ns(), 4'000'000);
+    EXPECT_EQ(ptr.step(7).frame - ptr.step(6).frame, 768);
+    EXPECT_EQ(ptr.visible_at(3'999'999), 0);
+    EXPECT_EQ(ptr.visible_at(4'000'000), 768);
+}
+
+TEST(CardPointer, PeriodStepsCountFromTheStart) {
+    CardClock clock(ClockParams{48000, 0, 0, 86400, 0});
+    fsemu::PointerParams p;
+    p.mode = fsemu::PointerMode::period;
+    p.period_frames = 480;
+    fsemu::CardPointer ptr(clock, p);
+    const int64_t start = ptr.start(1'234'567);  // frame 59.26: anchored at 59
+    EXPECT_EQ(start, 59);
+    EXPECT_EQ(ptr.visible_at(5'000'000), 59);
+    EXPECT_EQ(ptr.visible_at(ptr.step(1).true_ns), 59 + 480);
+    EXPECT_EQ(ptr.visible_at(ptr.step(3).true_ns - 1), 59 + 2 * 480);
+}
+
+TEST(CardPointer, CompletionLatencyIsDeterministicInOrderAndAsConfigured) {
+    CardClock clock(ClockParams{48000, 0, 0, 86400, 0});
+    fsemu::PointerParams p;
+    p.mode = fsemu::PointerMode::usb;
+    p.completion_mean_ns = 300'000;
+    p.tail_prob = 0.01;
+    p.tail_ns = 4'000'000;
+    p.seed = test_seed();
+    double sum = 0;
+    const int n = 200000;
+    for (int j = 0; j < n; ++j) {
+        const int64_t l = fsemu::completion_latency_ns(p, j);
+        ASSERT_EQ(l, fsemu::completion_latency_ns(p, j));
+        ASSERT_GE(l, 0);
+        sum += static_cast<double>(l);
+    }
+    // Mean: 300 us + 1 % of a uniform 0..4 ms = 320 us.
+    EXPECT_NEAR(sum / n, 320'000.0, 5'000.0);
+    fsemu::CardPointer ptr(clock, p);
+    std::vector<fsemu::PointerStep> passed;
+    ptr.visible_at(1'000'000'000, &passed);  // first look: no history
+    passed.clear();
+    int64_t last_frame = ptr.visible_at(1'000'000'001);
+    for (int64_t t = 1'000'000'002; t < 1'500'000'000; t += 50'000) {
+        const int64_t pos = ptr.visible_at(t, &passed);
+        EXPECT_GE(pos, last_frame);
+        last_frame = pos;
+        for (const auto& s : passed) {
+            EXPECT_LE(s.true_ns + s.latency_ns, t);  // never visible before its completion
+            EXPECT_EQ(s.latency_ns, fsemu::completion_latency_ns(p, s.index));
+        }
+        passed.clear();
+        EXPECT_GT(ptr.next_visible_ns(), t);
     }
 }
 
