@@ -79,6 +79,9 @@ struct PpsKnot {
     uint64_t frame = 0;
     double frac = 0;
     int64_t utc_s = 0;
+    // 0 when a synchronised clock vouched for which second the pulses mark; else how far the
+    // system clock may be off (the pulses then say when seconds begin, the clock which).
+    int64_t clock_uncertainty_ns = 0;
     int32_t uncertainty_ns = 0;
     uint32_t gap_after = 0;  // 1: too far from the next knot to interpolate to it
 };

@@ -184,21 +184,28 @@ int cmd_when(const GlobalOptions& g, const std::filesystem::path& file, uint64_t
         std::printf(
             "{\"file\":%s,\"sample\":%llu,\"stream\":%s,\"session\":%s,\"session_frame\":%llu,"
             "\"utc\":%s,\"utc_ns\":%lld,\"utc_frac_ns\":%.3f,\"fit_uncertainty_ns\":%lld,"
-            "\"clock_uncertainty_ns\":%lld,\"synced\":%s,\"bridged\":%s,\"extrapolated\":%s}\n",
+            "\"clock_uncertainty_ns\":%lld,\"synced\":%s,\"bridged\":%s,\"extrapolated\":%s,"
+            "\"pps\":%s}\n",
             json_string(file.string()).c_str(), static_cast<unsigned long long>(sample),
             json_string(c.stream).c_str(), json_string(c.session).c_str(),
             static_cast<unsigned long long>(frame), json_string(utc_text(te)).c_str(),
             static_cast<long long>(te.utc_ns), te.utc_frac_ns,
             static_cast<long long>(te.fit_uncertainty_ns),
             static_cast<long long>(te.clock_uncertainty_ns), te.synced ? "true" : "false",
-            te.bridged ? "true" : "false", te.extrapolated ? "true" : "false");
+            te.bridged ? "true" : "false", te.extrapolated ? "true" : "false",
+            te.pps ? "true" : "false");
     } else {
         std::printf("%s ± %s\n", utc_text(te).c_str(), pm(te.uncertainty_ns()).c_str());
-        std::printf("  fit ± %s (card against the system clock)%s\n",
-                    pm(te.fit_uncertainty_ns).c_str(),
-                    te.extrapolated ? ", extrapolated beyond the timing points" : "");
-        std::printf("  system clock %s, ± %s against UTC\n", clock_state(te).c_str(),
-                    pm(te.clock_uncertainty_ns).c_str());
+        if (te.pps) {
+            std::printf("  from the PPS channel's pulses, ± %s (the system clock not involved)\n",
+                        pm(te.fit_uncertainty_ns).c_str());
+        } else {
+            std::printf("  fit ± %s (card against the system clock)%s\n",
+                        pm(te.fit_uncertainty_ns).c_str(),
+                        te.extrapolated ? ", extrapolated beyond the timing points" : "");
+            std::printf("  system clock %s, ± %s against UTC\n", clock_state(te).c_str(),
+                        pm(te.clock_uncertainty_ns).c_str());
+        }
         std::printf("  stream %s, session %s, session frame %llu\n", c.stream.c_str(),
                     c.session.c_str(), static_cast<unsigned long long>(frame));
     }

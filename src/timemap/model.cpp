@@ -148,8 +148,8 @@ TimeEstimate SegmentModel::frame_to_utc(uint64_t frame, double frac) const {
         te.fit_uncertainty_ns = static_cast<int64_t>(
             std::ceil(std::max(a.uncertainty_ns, b.uncertainty_ns) * (1 + 2 * beyond) +
                       timemap_detail::pps_gap_uncertainty_ns(seconds * (1 + 2 * beyond))));
-        te.clock_uncertainty_ns = 0;
-        te.synced = true;
+        te.clock_uncertainty_ns = std::max(a.clock_uncertainty_ns, b.clock_uncertainty_ns);
+        te.synced = te.clock_uncertainty_ns == 0;
         te.pps = true;
         return te;
     }

@@ -12,8 +12,8 @@ namespace framestamp::timemap_detail {
 namespace {
 
 constexpr double kNsPerS = 1e9;
-// The pointer model (fit + clock) must be surer than this somewhere for the pulses to be given
-// their seconds: beyond, which second an edge marks is not known.
+// The pointer model (fit + clock) must be surer than this somewhere for the pulses' seconds to
+// be known; beyond, they carry the system clock's uncertainty.
 constexpr double kRelabelLimitNs = 0.25e9;
 constexpr std::size_t kMedianHalf = 15;      // anchors either side for the local median
 constexpr std::size_t kMinTriples = 5;       // second differences needed to trust the jitter
@@ -89,11 +89,10 @@ void build_pps_knots(SegmentModel& m, const std::vector<PpsAnchor>& anchors, con
             ref = i;
         }
     }
-    if (ok[ref].model_u_ns >= kRelabelLimitNs) {
-        // Never within a quarter second of UTC: the pulses say when seconds begin, not which.
-        m.stats.pps_rejected = rejected + static_cast<uint32_t>(ok.size());
-        return;
-    }
+    // Never within a quarter second of UTC (no synchronised clock): the pulses still say when
+    // seconds begin, but which second is only as good as the system clock.
+    const int64_t label_uncertainty =
+        ok[ref].model_u_ns >= kRelabelLimitNs ? static_cast<int64_t>(ok[ref].model_u_ns) : 0;
     const double nominal = m.rate_hz * (1.0 + 1e-6 * m.stats.mean_ppm);
     auto count_from = [&](std::size_t from, std::size_t to, double& fps) {
         const double frames = position(ok[to].a) - position(ok[from].a);
@@ -153,6 +152,7 @@ void build_pps_knots(SegmentModel& m, const std::vector<PpsAnchor>& anchors, con
         k.frame = good[i].frame;
         k.frac = good[i].frac;
         k.utc_s = good[i].utc_s;
+        k.clock_uncertainty_ns = label_uncertainty;
         k.uncertainty_ns = static_cast<int32_t>(std::min(1e9, std::ceil(u)));
         k.gap_after = i + 1 < good.size() && static_cast<double>(good[i + 1].utc_s -
                                                                  good[i].utc_s) > o.pps_max_gap_s

@@ -251,3 +251,79 @@ TEST(Cli, CommandLineMistakesAreUsageErrors) {
     // A well-formed sample with a trailing CR gets as far as the file (which is missing: 66).
     EXPECT_EQ(framestamp("when /nonexistent.wav \"$(printf '12\\r')\"").status, 66);
 }
+
+// A GPS PPS wired to channel 2 (issue 9.4): the card's pointer moves per 4 ms URB and is read up
+// to 500 µs late, yet every click on channel 1 maps to its true time within a microsecond,
+// from the pulses, with a ± that holds it.
+TEST(Cli, PpsChannelPutsClicksWithinAMicrosecondWhateverThePointer) {
+    e2e::DaemonRun run;
+    run.define_card("card",
+                    "offset_ppm -43\npointer usb\nurb_packets 4\njitter_us 500\n"
+                    "signal clicks\nchannels_min 2\nchannels_max 2\npps_channel 2\n"
+                    "pps_missing 0.05\ntruth_log \"" +
+                        run.truth_path("card") + "\"");
+    run.write_config(R"(
+streams:
+  - name: pps
+    device: card
+    channels: 2
+    period_frames: 480
+    buffer_frames: 24000
+    chunk_seconds: 10
+    file_format: wav
+    flush_interval_s: 1
+    pps_channel: 2
+)");
+    run.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(32'000));
+    ASSERT_EQ(run.stop(SIGTERM), 0) << run.stderr_text();
+    const std::string cache = "--cache-dir " + q(run.dir().file("cache"));
+    const auto truth = truth_clicks(run.truth_path("card"));
+    ASSERT_GE(truth.size(), 25U);
+    auto audio = e2e::files_with_suffix(run.data_dir(), ".wav");
+    ASSERT_GE(audio.size(), 3U);
+    int pps_rows = 0;
+    for (const auto& log : e2e::files_with_suffix(run.data_dir(), ".csv")) {
+        pps_rows += static_cast<int>(e2e::rows_of(e2e::read_timing_log(log), "pps").size());
+    }
+    std::printf("%d pps rows\n", pps_rows);
+    EXPECT_GE(pps_rows, 25);
+    int checked = 0;
+    double sum2 = 0, worst = 0;
+    for (const auto& file : audio) {
+        int channels = 0;
+        int64_t frames = 0;
+        auto samples = e2e::read_audio_s16(file, &channels, &frames);
+        ASSERT_EQ(channels, 2);
+        for (int64_t f = 1; f < frames; ++f) {
+            if (samples[f * 2] > 8000 && samples[(f - 1) * 2] < 8000) {
+                CliRun w =
+                    framestamp(cache + " when " + q(file) + " " + std::to_string(f) + " --json");
+                ASSERT_EQ(w.status, 0) << w.out;
+                auto t = truth.find(json_int(w.out, "session_frame"));
+                ASSERT_NE(t, truth.end()) << w.out;
+                const double err_ns = static_cast<double>(json_int(w.out, "utc_ns") - t->second) +
+                                      json_num(w.out, "utc_frac_ns");
+                const bool pps = w.out.find("\"pps\":true") != std::string::npos;
+                std::printf("click at %s: %+.3f us%s\n", file.filename().c_str(), err_ns / 1000,
+                            pps ? " (pps)" : "");
+                // The first and last second of the recording may lie beyond the pulses' reach.
+                if (!pps) {
+                    continue;
+                }
+                EXPECT_LE(std::fabs(err_ns),
+                          static_cast<double>(json_int(w.out, "fit_uncertainty_ns")))
+                    << w.out;
+                EXPECT_LT(std::fabs(err_ns), 5000.0) << w.out;
+                sum2 += err_ns * err_ns;
+                worst = std::max(worst, std::fabs(err_ns));
+                ++checked;
+            }
+        }
+    }
+    ASSERT_GE(checked, 20);
+    const double rms_us = std::sqrt(sum2 / checked) / 1000;
+    std::printf("%d clicks from the PPS: RMS %.3f us, worst %.3f us\n", checked, rms_us,
+                worst / 1000);
+    EXPECT_LT(rms_us, 1.0);
+}

@@ -424,6 +424,65 @@ int64_t CardPointer::next_visible_ns() const {
     return std::max(s.true_ns + s.latency_ns, last_t_ns_);
 }
 
+namespace {
+
+// Si(x), the integral of sin(t)/t from 0 to x: tabulated to 60 (Simpson), asymptotic beyond.
+double sine_integral(double x) {
+    constexpr double kStep = 0.002;
+    constexpr double kEnd = 60.0;
+    static const std::vector<double> table = [] {
+        std::vector<double> t(static_cast<std::size_t>(kEnd / kStep) + 2);
+        auto f = [](double u) { return u == 0 ? 1.0 : std::sin(u) / u; };
+        for (std::size_t i = 1; i < t.size(); ++i) {
+            const double a = static_cast<double>(i - 1) * kStep;
+            t[i] = t[i - 1] + kStep / 6 * (f(a) + 4 * f(a + kStep / 2) + f(a + kStep));
+        }
+        return t;
+    }();
+    const double ax = std::abs(x);
+    double v = 0;
+    if (ax < kEnd) {
+        const double pos = ax / kStep;
+        const auto i = static_cast<std::size_t>(pos);
+        v = table[i] + (table[i + 1] - table[i]) * (pos - static_cast<double>(i));
+    } else {
+        v = std::numbers::pi / 2 - std::cos(ax) / ax - std::sin(ax) / (ax * ax);
+    }
+    return x < 0 ? -v : v;
+}
+
+// A unit step through an ideal low-pass at 0.45 of the rate, dt_frames after the step.
+double band_limited_step(double dt_frames) {
+    return 0.5 + sine_integral(2 * std::numbers::pi * 0.45 * dt_frames) / std::numbers::pi;
+}
+
+}  // namespace
+
+double pps_value(const SignalParams& p, int64_t rt_ns, double rate_hz, uint64_t frame) {
+    const int64_t sec = floor_div(rt_ns, 1'000'000'000);
+    const double tau_frames = p.pps_decay_ms * 1e-3 * rate_hz;
+    const double width_frames = p.pps_width_ms * 1e-3 * rate_hz;
+    double v = 0;
+    for (int64_t s = sec - 1; s <= sec + 1; ++s) {
+        if (p.pps_missing > 0 && unit_draw(p.pps_seed, s, 0x505053) <= p.pps_missing) {
+            continue;
+        }
+        const double dt = static_cast<double>(rt_ns - s * 1'000'000'000) * rate_hz * 1e-9;
+        for (const double d : {dt, dt - width_frames}) {
+            const double sign = d == dt ? 1.0 : -1.0;
+            v += sign * band_limited_step(d) * std::exp(-std::max(0.0, d) / tau_frames);
+        }
+    }
+    v *= p.pps_amplitude;
+    if (p.pps_noise > 0) {
+        // Box-Muller from the frame index: the same frame always has the same noise.
+        const double u1 = unit_draw(p.pps_seed, static_cast<int64_t>(frame), 0x4e4f49);
+        const double u2 = unit_draw(p.pps_seed, static_cast<int64_t>(frame), 0x534532);
+        v += p.pps_noise * std::sqrt(-2 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2);
+    }
+    return v;
+}
+
 SignalGenerator::SignalGenerator(const CardClock& clock, int64_t origin_realtime_ns,
                                  SignalParams params, unsigned channels)
     : clock_(clock),
@@ -455,7 +514,8 @@ int64_t SignalGenerator::first_click_at_or_after(int64_t frame, unsigned channel
 std::vector<int64_t> SignalGenerator::clicks_in(int64_t first, int64_t last,
                                                 unsigned channel) const {
     std::vector<int64_t> out;
-    if (params_.signal != Signal::clicks || last <= first) {
+    if (params_.signal != Signal::clicks || last <= first ||
+        static_cast<int>(channel) == params_.pps_channel) {
         return out;
     }
     int64_t f = first_click_at_or_after(first, channel);
@@ -468,6 +528,10 @@ std::vector<int64_t> SignalGenerator::clicks_in(int64_t first, int64_t last,
 }
 
 int32_t SignalGenerator::value(uint64_t frame, unsigned channel) {
+    if (static_cast<int>(channel) == params_.pps_channel) {
+        const int64_t rt = origin_realtime_ns_ + clock_.time_of(static_cast<double>(frame));
+        return full_scale(pps_value(params_, rt, clock_.params().rate_hz, frame));
+    }
     switch (params_.signal) {
         case Signal::silence:
             return 0;

@@ -137,7 +137,23 @@ struct SignalParams {
     uint32_t click_frames = 4;  // length of each click in frames
     // Per-channel delay of the click after the whole UTC second, in ns (missing channels: 0).
     std::vector<int64_t> click_delay_ns;
+    // A GPS PPS on channel pps_channel (0-based; -1: none) in place of the signal there, as an
+    // AC-coupled line input records it: at every whole second of CLOCK_REALTIME a step of
+    // pps_amplitude band-limited by an ideal anti-alias filter at 0.45 of the rate (its
+    // half-height at the second), decaying with pps_decay_ms, ending pps_width_ms later, with
+    // Gaussian noise of RMS pps_noise (fractions of full scale); each second's pulse is missing
+    // with probability pps_missing (from pps_seed).
+    int pps_channel = -1;
+    double pps_amplitude = 0.4;
+    double pps_decay_ms = 10.0;
+    double pps_width_ms = 100.0;
+    double pps_noise = 0.001;
+    double pps_missing = 0.0;
+    uint64_t pps_seed = 1;
 };
+
+// The PPS signal's value (fraction of full scale) at realtime rt_ns, for a card at rate_hz.
+double pps_value(const SignalParams& p, int64_t rt_ns, double rate_hz, uint64_t frame);
 
 // Card frame of the click for UTC second `second` on a channel with `delay_ns`: the frame whose
 // true sampling time is nearest to second + delay. origin_realtime_ns is the CLOCK_REALTIME of

@@ -659,6 +659,19 @@ int parse_config(snd_config_t* conf, EmuConfig* c) {
             for (double us : list) {
                 c->signal.click_delay_ns.push_back(static_cast<int64_t>(std::llround(us * 1000.0)));
             }
+        } else if (id == "pps_channel") {
+            err = get_int(n, id_c, 1, 32, &iv);
+            c->signal.pps_channel = static_cast<int>(iv) - 1;  // counted from 1, as in the config
+        } else if (id == "pps_amplitude") {
+            err = get_real(n, id_c, &c->signal.pps_amplitude);
+        } else if (id == "pps_decay_ms") {
+            err = get_real(n, id_c, &c->signal.pps_decay_ms);
+        } else if (id == "pps_width_ms") {
+            err = get_real(n, id_c, &c->signal.pps_width_ms);
+        } else if (id == "pps_noise") {
+            err = get_real(n, id_c, &c->signal.pps_noise);
+        } else if (id == "pps_missing") {
+            err = get_real(n, id_c, &c->signal.pps_missing);
         } else if (id == "truth_log") {
             err = get_str(n, id_c, &c->truth_log);
         } else if (id == "truth_every_frames") {
@@ -696,6 +709,15 @@ int parse_config(snd_config_t* conf, EmuConfig* c) {
     }
     if (c->signal.amplitude < 0 || c->signal.amplitude > 1) {
         SNDERR("fsemu: amplitude must be in [0, 1]");
+        return -EINVAL;
+    }
+    if (c->signal.pps_amplitude <= 0 || c->signal.pps_amplitude > 0.5 ||
+        c->signal.pps_decay_ms <= 0 || c->signal.pps_width_ms <= 0 ||
+        c->signal.pps_width_ms >= 900 || c->signal.pps_noise < 0 || c->signal.pps_missing < 0 ||
+        c->signal.pps_missing > 1) {
+        SNDERR(
+            "fsemu: pps_amplitude must be in (0, 0.5], pps_decay_ms > 0, pps_width_ms in "
+            "(0, 900), pps_noise >= 0, pps_missing in [0, 1]");
         return -EINVAL;
     }
     if (c->clock.wander_period_s <= 0) {
@@ -770,6 +792,7 @@ int open_emu(snd_pcm_t** pcmp, const char* name, snd_config_t* conf, snd_pcm_str
     }
     e->rng.seed(e->cfg.seed);
     e->cfg.pointer.seed = e->cfg.seed;
+    e->cfg.signal.pps_seed = e->cfg.seed;
     e->wakeup = e->cfg.wakeup.value_or(
         e->cfg.pointer.mode == fsemu::PointerMode::frames ? Wakeup::timer : Wakeup::step);
     // Origin: a CLOCK_REALTIME reading bracketed by two CLOCK_MONOTONIC readings.

@@ -168,8 +168,8 @@ TEST(TimemapPps, AnchorsGiveSubMicrosecondUtcDespiteBadLabelsAndFalseEdges) {
 }
 
 // Pulses whose second no synchronised clock ever vouched for say when seconds begin, not which
-// second: they are set aside rather than trusted.
-TEST(TimemapPps, NeverSynchronisedPulsesAreNotUsed) {
+// second: the sub-second comes from them, and the ± carries the system clock's uncertainty.
+TEST(TimemapPps, NeverSynchronisedPulsesKeepTheClocksUncertainty) {
     SimParams p;
     p.seed = test_seed();
     p.clock = {{0, -2.5e9, 30, false}};
@@ -193,9 +193,17 @@ TEST(TimemapPps, NeverSynchronisedPulsesAreNotUsed) {
         }
     }
     SegmentModel m = fitter.finish();
-    EXPECT_TRUE(m.pps_knots.empty());
-    EXPECT_GT(m.stats.pps_rejected, 100U);
-    EXPECT_FALSE(m.frame_to_utc(end_frame / 2).pps);
+    ASSERT_FALSE(m.pps_knots.empty());
+    const framestamp::TimeEstimate te = m.frame_to_utc(end_frame / 2);
+    EXPECT_TRUE(te.pps);
+    EXPECT_FALSE(te.synced);
+    EXPECT_GE(te.clock_uncertainty_ns, 1'000'000'000) << "the clock was never synchronised";
+    // The clock runs 2.5 s behind: its whole-second labels are wrong by as much, within the ±...
+    const double err = static_cast<double>(te.utc_ns - card.true_utc_ns(end_frame / 2.0));
+    EXPECT_LE(std::abs(err), static_cast<double>(te.uncertainty_ns()));
+    // ...and the sub-second is the pulses': the error is whole seconds.
+    const double frac_err = err - std::round(err / 1e9) * 1e9;
+    EXPECT_LT(std::abs(frac_err), 1000.0);
 }
 
 // A least-squares line is late by the mean lateness (about half a granule); the envelope is not.
