@@ -25,6 +25,9 @@ struct Header {
 template <typename T>
 void put(std::string& out, const std::vector<T>& v) {
     static_assert(std::is_trivially_copyable_v<T>);
+    if (v.empty()) {
+        return;  // data() may be null
+    }
     out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
@@ -34,6 +37,9 @@ bool take(std::string_view& in, std::vector<T>& v, uint64_t n) {
         return false;
     }
     v.resize(n);
+    if (n == 0) {
+        return true;  // memcpy must not see the null data() of an empty vector
+    }
     std::memcpy(v.data(), in.data(), n * sizeof(T));
     in.remove_prefix(n * sizeof(T));
     return true;
